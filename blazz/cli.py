@@ -1,0 +1,217 @@
+"""The `blazz` command: serve (default), admin tasks for headless installs, demo data, version."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import errno
+import getpass
+import logging
+import socket
+import sys
+from pathlib import Path
+
+from blazz import __version__
+from blazz.config import DEFAULT_PORT, DataDirError, Settings, default_data_dir
+
+
+class CliError(Exception):
+    """A problem the person at the terminal can fix; printed without a traceback, exit status 1."""
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help=f"where Blazz keeps its data (env BLAZZ_DATA_DIR; default {default_data_dir()})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="blazz", description="Self-hosted WhatsApp inbox, CRM and campaigns.")
+    parser.add_argument("--version", action="version", version=f"blazz {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the web app (the default command)")
+    _serve_args(serve)
+    _serve_args(parser, top=True)
+
+    admin = sub.add_parser("admin", help="manage people and workspaces from the terminal")
+    admin_sub = admin.add_subparsers(dest="admin_command", required=True)
+    cu = admin_sub.add_parser("create-user", help="create a person who can log in")
+    cu.add_argument("--email", required=True)
+    cu.add_argument("--password", help="prompted for when omitted")
+    cu.add_argument("--name", default="")
+    _common(cu)
+    cw = admin_sub.add_parser("create-workspace", help="create a workspace owned by an existing user")
+    cw.add_argument("--name", required=True)
+    cw.add_argument("--owner", required=True, help="email of the owner")
+    cw.add_argument("--slug", help="the workspace's address part (default: from the name)")
+    _common(cw)
+    rp = admin_sub.add_parser("reset-password", help="set a new password for a user")
+    rp.add_argument("--email", required=True)
+    rp.add_argument("--password", help="prompted for when omitted")
+    _common(rp)
+
+    demo = sub.add_parser("demo", help="create a demo workspace with generated contacts and history")
+    demo.add_argument("--contacts", type=int, default=500)
+    demo.add_argument("--messages", type=int, default=5000)
+    demo.add_argument("--conversations", type=int, default=None, help="default: half the contacts")
+    demo.add_argument("--owner", help="email of the owner (default: the first user, or a new demo user)")
+    _common(demo)
+    return parser
+
+
+def _serve_args(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument("--lan", action="store_true", help="listen on all interfaces so staff on your Wi-Fi can open it")
+    if not top:
+        _common(parser)
+    else:
+        parser.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    settings = Settings()
+    if getattr(args, "data_dir", None):
+        settings.data_dir = args.data_dir.expanduser()
+    try:
+        settings.ensure_data_dir()
+    except DataDirError as exc:
+        raise CliError(f"{exc}\nChoose another folder with --data-dir or BLAZZ_DATA_DIR.") from exc
+    return settings
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        if args.command in (None, "serve"):
+            serve(args)
+        elif args.command == "admin":
+            asyncio.run(admin(args))
+        elif args.command == "demo":
+            from blazz.demo import run_demo
+
+            settings = settings_from(args)
+            slug = asyncio.run(run_demo(settings, args.contacts, args.messages, args.conversations, args.owner))
+            print(slug)
+    except CliError as exc:
+        print(f"blazz: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+# -- serve --------------------------------------------------------------------------------------------------------
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise CliError(f"Port {port} on {host} is already in use by another program. "
+                           "Stop it, or run with another port, e.g. --port 0 to pick a free one.") from exc
+        raise CliError(f"Cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def lan_addresses() -> list[str]:
+    """This machine's addresses on the local network (no traffic is sent: connect() on UDP only picks a route)."""
+    found: list[str] = []
+    try:
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed, just selects the outgoing interface
+        found.append(probe.getsockname()[0])
+        probe.close()
+    except OSError:
+        pass
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            addr = info[4][0]
+            if not addr.startswith("127.") and addr not in found:
+                found.append(addr)
+    except OSError:
+        pass
+    return found
+
+
+def serve(args: argparse.Namespace) -> None:
+    import uvicorn
+
+    from blazz.web.app import create_app
+
+    settings = settings_from(args)
+    settings.lan = bool(args.lan)
+    settings.host = args.host or ("0.0.0.0" if settings.lan else "127.0.0.1")
+    settings.port = DEFAULT_PORT if args.port is None else args.port
+    sock = bind_socket(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    settings.port = port
+    app = create_app(settings)
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(f"Blazz {__version__} is running at http://{shown}:{port}/  (data: {settings.data_dir})", flush=True)
+    if settings.lan:
+        for addr in lan_addresses():
+            print(f"On your network: http://{addr}:{port}/  (staff need their own login)", flush=True)
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=5,
+                            proxy_headers=False, access_log=False)
+    server = uvicorn.Server(config)
+    server.run(sockets=[sock])
+    print("Blazz stopped.", flush=True)
+
+
+# -- admin --------------------------------------------------------------------------------------------------------
+
+
+def _password(given: str | None, prompt: str = "Password: ") -> str:
+    if given:
+        return given
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline().rstrip("\n")
+        if not line:
+            raise CliError("no password given (use --password or type it on standard input)")
+        return line
+    first = getpass.getpass(prompt)
+    if getpass.getpass("Again: ") != first:
+        raise CliError("the two passwords are not the same")
+    return first
+
+
+async def admin(args: argparse.Namespace) -> None:
+    from blazz import auth, workspaces
+    from blazz.errors import DomainError
+    from blazz.store import users as users_store
+    from blazz.store.registry import Databases
+
+    settings = settings_from(args)
+    dbs = Databases(settings.data_dir)
+    await dbs.open()
+    try:
+        if args.admin_command == "create-user":
+            user = await auth.create_user(dbs.app, args.email, _password(args.password), args.name)
+            print(f"Created user {user.email} (id {user.id}).")
+        elif args.admin_command == "create-workspace":
+            owner = await users_store.by_email(dbs.app, args.owner.strip().lower())
+            if owner is None:
+                raise CliError(f"No user with the email {args.owner}; create it first with `blazz admin create-user`.")
+            ws = await workspaces.create_workspace(dbs.app, args.name, owner.id, args.slug)
+            await dbs.workspace(ws.id)
+            print(ws.slug)
+        elif args.admin_command == "reset-password":
+            user = await users_store.by_email(dbs.app, args.email.strip().lower())
+            if user is None:
+                raise CliError(f"No user with the email {args.email}.")
+            await auth.reset_password(dbs.app, user.email, _password(args.password, "New password: "))
+            print(f"Password changed for {user.email}.")
+    except DomainError as exc:
+        raise CliError(exc.message) from exc
+    finally:
+        await dbs.close()
+

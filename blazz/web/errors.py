@@ -1,0 +1,94 @@
+"""Errors become a friendly page, an inline htmx message, a login redirect, or API JSON — decided here, once."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.plugins.htmx import ClientRedirect
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from blazz.errors import DomainError, TooMany
+
+log = logging.getLogger(__name__)
+
+_TITLES = {
+    400: "That request did not make sense",
+    401: "Please log in",
+    403: "You don't have access to this",
+    404: "Page not found",
+    405: "That action is not allowed here",
+    409: "That conflicts with something that exists",
+    413: "That is too large",
+    422: "Please check what you entered",
+    429: "Too many attempts",
+    500: "Something went wrong on our side",
+}
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path.startswith("/webhooks/")
+
+
+def error_json(status: int, code: str, message: str, details: dict | None = None, headers=None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def _render(request: Request, status: int, message: str, code: str, details=None, headers=None) -> Response:
+    if _wants_json(request):
+        return error_json(status, code, message, details, headers)
+    if request.headers.get("hx-request"):
+        # An error the form did not handle itself shows as a toast instead of replacing part of the page.
+        headers = {**(headers or {}), "HX-Retarget": "#toasts", "HX-Reswap": "beforeend"}
+        return Template(template_name="_toast.html", context={"message": message, "level": "error"},
+                        status_code=status, headers=headers)
+    return Template(template_name="errors/error.html",
+                    context={"status": status, "title": _TITLES.get(status, "Error"), "message": message},
+                    status_code=status, headers=headers)
+
+
+def on_not_authorized(request: Request, exc: NotAuthorizedException) -> Response:
+    if _wants_json(request):
+        return error_json(401, "unauthorized", "A valid API token is required (Authorization: Bearer <token>).")
+    target = f"/login?next={request.url.path}"
+    if request.headers.get("hx-request"):
+        return ClientRedirect(target)
+    return Redirect(target)
+
+
+def on_http_exception(request: Request, exc: HTTPException) -> Response:
+    status = exc.status_code
+    if status == 401:
+        return on_not_authorized(request, NotAuthorizedException())
+    message = exc.detail if status < 500 else "Please try again. If it keeps happening, check the log in Settings."
+    if status == 404 and not _wants_json(request):
+        message = "There is nothing here, or you don't have access to it."
+    code = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
+            413: "too_large", 429: "rate_limited"}.get(status, "error")
+    details = getattr(exc, "extra", None)
+    headers = dict(exc.headers or {})
+    if status == 429:
+        message = "Too many attempts. Wait a minute and try again."
+    return _render(request, status, message, code, details if isinstance(details, dict) else None, headers)
+
+
+def on_domain_error(request: Request, exc: DomainError) -> Response:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooMany) else None
+    return _render(request, exc.status, exc.message, exc.code, exc.details, headers)
+
+
+def on_server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _render(request, HTTP_500_INTERNAL_SERVER_ERROR,
+                   "Please try again. If it keeps happening, check the log in Settings.", "internal_error")
+
+
+EXCEPTION_HANDLERS = {
+    NotAuthorizedException: on_not_authorized,
+    HTTPException: on_http_exception,
+    DomainError: on_domain_error,
+    HTTP_500_INTERNAL_SERVER_ERROR: on_server_error,
+}

@@ -1,0 +1,42 @@
+"""The workspace shell: its home and the sections later features fill in, each saying what it will hold."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, get
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect, Template
+
+from blazz.web.context import page, provide_workspace
+from blazz.web.guards import member_guard, requires
+from blazz.workspaces import Workspace
+
+# Sections owned by later features; until a feature lands its page says what it will hold (no fake data).
+SECTIONS = {
+    "inbox": ("Inbox", "Conversations with your customers will appear here, live, as they write to your numbers."),
+    "contacts": ("Contacts", "Your customer list: import a CSV, organise contacts in groups, track who opted out."),
+    "campaigns": ("Campaigns", "Personalised broadcasts to groups of contacts, paced to keep your number safe."),
+    "templates": ("Templates", "Reusable messages with variables such as {{first_name}}, for replies and campaigns."),
+    "automation": ("Automation", "Auto-replies, business hours and webhooks that work while you sleep."),
+    "accounts": ("WhatsApp numbers", "Connect your WhatsApp numbers by scanning a QR code, or add a Cloud API number."),
+    "dashboard": ("Dashboard", "Messages, response times and campaign results at a glance."),
+}
+
+
+class ShellController(Controller):
+    path = "/w/{slug:str}"
+    guards = [member_guard]
+    dependencies = {"ws": Provide(provide_workspace)}
+    include_in_schema = False
+
+    @get("/")
+    async def home(self, slug: str) -> Redirect:
+        return Redirect(f"/w/{slug}/inbox")
+
+    @get("/{section:str}", **requires("agent"))
+    async def section(self, request: Request, ws: Workspace, section: str) -> Template:
+        if section not in SECTIONS:
+            raise NotFoundException("No such page")
+        request.session["last_ws"] = ws.slug
+        title, blurb = SECTIONS[section]
+        return page(request, "shell/section.html", ws=ws, section=section, title=title, blurb=blurb)

@@ -1,0 +1,103 @@
+"""Workspace settings that belong to the foundation: name, members and roles, invitation links, new workspaces."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, get, post
+from litestar.di import Provide
+from litestar.plugins.htmx import ClientRedirect
+from litestar.response import Redirect, Template
+
+from blazz import workspaces
+from blazz.errors import DomainError, Invalid
+from blazz.store import invitations as invitations_store
+from blazz.store.workspaces import Membership
+from blazz.web.context import fragment, page, provide_membership, provide_workspace, runtime_of
+from blazz.web.guards import member_guard, requires
+from blazz.workspaces import Workspace
+
+
+class NewWorkspaceController(Controller):
+    path = "/workspaces"
+    include_in_schema = False
+
+    @get("/new")
+    async def form(self, request: Request) -> Template:
+        return page(request, "workspace/new.html", form={}, errors={})
+
+    @post("/new")
+    async def create(self, request: Request) -> Template | Redirect:
+        form = dict(await request.form())
+        try:
+            ws = await workspaces.create_workspace(runtime_of(request).app_db, form.get("name", ""), request.user.id)
+        except DomainError as exc:
+            field = exc.field if isinstance(exc, Invalid) else "name"
+            return page(request, "workspace/new.html", 422, form=form, errors={field: exc.message})
+        return Redirect(f"/w/{ws.slug}/inbox")
+
+
+class SettingsController(Controller):
+    path = "/w/{slug:str}/settings"
+    guards = [member_guard]
+    dependencies = {"ws": Provide(provide_workspace), "me": Provide(provide_membership)}
+    include_in_schema = False
+
+    async def _members_context(self, request: Request, ws: Workspace) -> dict:
+        app_db = runtime_of(request).app_db
+        return {
+            "members": await workspaces.members(app_db, ws.id),
+            "invitations": await invitations_store.pending(app_db, ws.id),
+        }
+
+    @get("/", **requires("admin"))
+    async def general(self, request: Request, ws: Workspace) -> Template:
+        return page(request, "workspace/settings.html", ws=ws, form={"name": ws.name}, errors={}, saved=False)
+
+    @post("/", **requires("admin"))
+    async def rename(self, request: Request, ws: Workspace, me: Membership) -> Template | ClientRedirect:
+        form = await request.form()
+        try:
+            name = await workspaces.rename(runtime_of(request).app_db, me.workspace, form.get("name", ""))
+        except Invalid as exc:
+            return fragment("workspace/_settings_form.html", 422, ws=ws, form=dict(form), errors={exc.field: exc.message})
+        return fragment("workspace/_settings_form.html", ws=ws, form={"name": name}, errors={}, saved=True)
+
+    @get("/members", **requires("admin"))
+    async def members(self, request: Request, ws: Workspace, me: Membership) -> Template:
+        ctx = await self._members_context(request, ws)
+        return page(request, "workspace/members.html", ws=ws, me=me, new_link=None, errors={}, **ctx)
+
+    @post("/members/invite", **requires("admin"))
+    async def invite(self, request: Request, ws: Workspace, me: Membership) -> Template:
+        form = await request.form()
+        errors, link = {}, None
+        try:
+            token = await workspaces.invite(runtime_of(request).app_db, ws.id, me.user_id, form.get("role", "agent"),
+                                            form.get("email"))
+            link = str(request.base_url).rstrip("/") + f"/invite/{token}"
+        except Invalid as exc:
+            errors = {exc.field: exc.message}
+        ctx = await self._members_context(request, ws)
+        return fragment("workspace/_members.html", 422 if errors else 200, ws=ws, me=me, new_link=link,
+                        errors=errors, **ctx)
+
+    @post("/members/{user_id:int}/role", **requires("admin"))
+    async def change_role(self, request: Request, ws: Workspace, me: Membership, user_id: int) -> Template:
+        form = await request.form()
+        await workspaces.change_role(runtime_of(request).app_db, ws.id, me.role, user_id, form.get("role", ""))
+        ctx = await self._members_context(request, ws)
+        return fragment("workspace/_members.html", ws=ws, me=me, new_link=None, errors={}, **ctx)
+
+    @post("/members/{user_id:int}/remove", **requires("admin"))
+    async def remove(self, request: Request, ws: Workspace, me: Membership, user_id: int) -> Template | ClientRedirect:
+        await workspaces.remove_member(runtime_of(request).app_db, ws.id, me.role, user_id)
+        if user_id == me.user_id:
+            return ClientRedirect("/")
+        ctx = await self._members_context(request, ws)
+        return fragment("workspace/_members.html", ws=ws, me=me, new_link=None, errors={}, **ctx)
+
+    @post("/invitations/{invitation_id:int}/revoke", **requires("admin"))
+    async def revoke(self, request: Request, ws: Workspace, me: Membership, invitation_id: int) -> Template:
+        await invitations_store.revoke(runtime_of(request).app_db, ws.id, invitation_id)
+        ctx = await self._members_context(request, ws)
+        return fragment("workspace/_members.html", ws=ws, me=me, new_link=None, errors={}, **ctx)
+
