@@ -51,10 +51,10 @@ class Subscription:
                 return
             yield event
 
-    async def next(self, timeout: float) -> BusEvent | None:
-        """The next event, or None after `timeout` seconds of quiet; raises StopAsyncIteration when the bus closes."""
+    async def next(self, wait_s: float) -> BusEvent | None:
+        """The next event, or None after `wait_s` seconds of quiet; raises StopAsyncIteration when the bus closes."""
         try:
-            event = await asyncio.wait_for(self.queue.get(), timeout)
+            event = await asyncio.wait_for(self.queue.get(), wait_s)
         except TimeoutError:
             return None
         if event is _CLOSED:

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve_args(parser: argparse.ArgumentParser, top: bool = False) -> None:
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    parser.add_argument("--lan", action="store_true", help="listen on all interfaces so staff on your Wi-Fi can open it")
+    parser.add_argument("--lan", action="store_true", help="listen on all interfaces (staff on your Wi-Fi)")
     if not top:
         _common(parser)
     else:

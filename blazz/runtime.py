@@ -1,4 +1,4 @@
-"""The long-lived parts of one Blazz process, built and started in order, stopped in reverse. Nothing else wires things."""
+"""The long-lived parts of one Blazz process, started in order and stopped in reverse. Nothing else wires things."""
 
 from __future__ import annotations
 

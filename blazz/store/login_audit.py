@@ -38,6 +38,7 @@ async def recent(db: Database, limit: int = 100, user_ids: list[int] | None = No
         )
     else:
         rows = await db.fetchall(
-            "SELECT id, at, email, user_id, address, success, reason FROM login_audit ORDER BY id DESC LIMIT ?", (limit,)
+            "SELECT id, at, email, user_id, address, success, reason FROM login_audit ORDER BY id DESC LIMIT ?",
+            (limit,),
         )
     return [LoginAttempt(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]

@@ -144,7 +144,8 @@ def m001_core(db: sqlite_utils.Database) -> None:
             message_id INTEGER NOT NULL UNIQUE REFERENCES messages(id),
             account_id INTEGER NOT NULL REFERENCES accounts(id),
             lane INTEGER NOT NULL,    -- 0 urgent (agents, API), 1 normal (automation), 2 campaign
-            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'done', 'failed', 'cancelled')),
+            state TEXT NOT NULL DEFAULT 'pending'
+                CHECK (state IN ('pending', 'sending', 'done', 'failed', 'cancelled')),
             attempts INTEGER NOT NULL DEFAULT 0,
             next_attempt_at INTEGER NOT NULL,
             provider_msg_id TEXT NOT NULL,  -- pre-generated so a resend after a crash is recognised

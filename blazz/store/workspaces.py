@@ -37,7 +37,9 @@ class Member:
 
 
 async def all_workspaces(db: Database) -> list[WorkspaceRow]:
-    return [WorkspaceRow(*r) for r in await db.fetchall("SELECT id, slug, name, created_at FROM workspaces ORDER BY id")]
+    return [
+        WorkspaceRow(*r) for r in await db.fetchall("SELECT id, slug, name, created_at FROM workspaces ORDER BY id")
+    ]
 
 
 async def by_slug(db: Database, slug: str) -> WorkspaceRow | None:
@@ -117,7 +119,9 @@ def role_of(conn: sqlite3.Connection, workspace_id: int, user_id: int) -> str | 
 
 
 def set_role(conn: sqlite3.Connection, workspace_id: int, user_id: int, role: str) -> None:
-    conn.execute("UPDATE memberships SET role = ? WHERE workspace_id = ? AND user_id = ?", (role, workspace_id, user_id))
+    conn.execute(
+        "UPDATE memberships SET role = ? WHERE workspace_id = ? AND user_id = ?", (role, workspace_id, user_id)
+    )
 
 
 def remove_member(conn: sqlite3.Connection, workspace_id: int, user_id: int) -> None:

@@ -12,7 +12,7 @@ from blazz.workspaces import has_role
 
 
 async def member_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Resolve the workspace in the URL for the logged-in user. Not a member → 404, so other workspaces stay invisible."""
+    """Resolve the URL's workspace for the logged-in user. Not a member → 404: other workspaces stay invisible."""
     slug = connection.path_params.get("slug")
     user = connection.user
     if slug is None or user is None:

@@ -58,7 +58,8 @@ class SettingsController(Controller):
         try:
             name = await workspaces.rename(runtime_of(request).app_db, me.workspace, form.get("name", ""))
         except Invalid as exc:
-            return fragment("workspace/_settings_form.html", 422, ws=ws, form=dict(form), errors={exc.field: exc.message})
+            return fragment("workspace/_settings_form.html", 422, ws=ws, form=dict(form),
+                            errors={exc.field: exc.message})
         return fragment("workspace/_settings_form.html", ws=ws, form={"name": name}, errors={}, saved=True)
 
     @get("/members", **requires("admin"))
