@@ -7,7 +7,7 @@ from pathlib import Path
 
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
-from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
+from litestar.middleware.session.server_side import ServerSideSessionBackend
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.security.session_auth import SessionAuth
@@ -25,6 +25,7 @@ from blazz.web.auth import AuthController, login_rate_limit, retrieve_user
 from blazz.web.errors import EXCEPTION_HANDLERS
 from blazz.web.events import EventsController
 from blazz.web.health import health
+from blazz.web.sessions import SessionConfig
 from blazz.web.shell import ShellController
 from blazz.web.workspace_pages import NewWorkspaceController, SettingsController
 
@@ -49,7 +50,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
 
     session_auth = SessionAuth[object, ServerSideSessionBackend](
         retrieve_user_handler=retrieve_user,
-        session_backend_config=ServerSideSessionConfig(
+        session_backend_config=SessionConfig(
             httponly=True, samesite="lax", secure=settings.secure_cookies, key="blazz_session",
             max_age=14 * 24 * 3600,
         ),

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from blazz import auth, workspaces
@@ -17,6 +18,7 @@ from blazz.store import users as users_store
 from blazz.store import workspaces as ws_store
 from blazz.store.users import User
 from blazz.web.context import page, runtime_of
+from blazz.web.sessions import rotate_session_id
 
 PENDING_2FA_TTL_S = 300
 
@@ -50,7 +52,7 @@ async def home_for(request: Request, user: User) -> str:
 
 def start_session(request: Request, user: User) -> None:
     # A fresh session on login so an id planted before login is worth nothing afterwards.
-    request.clear_session()
+    rotate_session_id(request)
     request.set_session({"uid": user.id, "at": int(time.time())})
 
 
@@ -103,7 +105,7 @@ class AuthController(Controller):
         return Redirect(f"/w/{ws.slug}/inbox")
 
     @get("/login", exclude_from_auth=True)
-    async def login_form(self, request: Request, next: str | None = None) -> Template | Redirect:
+    async def login_form(self, request: Request, next: FromQuery[str | None] = None) -> Template | Redirect:
         if not await users_store.count(runtime_of(request).app_db):
             return Redirect("/setup")
         return page(request, "auth/login.html", form={"next": safe_next(next)}, errors={})
@@ -119,7 +121,7 @@ class AuthController(Controller):
         except auth.LoginFailed as exc:
             return page(request, "auth/login.html", 401, form=keep, errors={"form": str(exc)})
         if user.totp_secret:
-            request.clear_session()
+            rotate_session_id(request)
             request.set_session({"pending_uid": user.id, "pending_at": int(time.time()), "next": keep["next"]})
             return Redirect("/login/2fa")
         await auth.finish_login(rt.app_db, user, client_address(request))
@@ -162,7 +164,7 @@ class AuthController(Controller):
     # -- invitations ------------------------------------------------------------------------------------------------
 
     @get("/invite/{token:str}", exclude_from_auth=True)
-    async def invite_page(self, request: Request, token: str) -> Template:
+    async def invite_page(self, request: Request, token: FromPath[str]) -> Template:
         rt = runtime_of(request)
         user = await retrieve_user(request.session or {}, request)
         try:
@@ -174,7 +176,7 @@ class AuthController(Controller):
                     form={"email": inv.email or ""}, errors={})
 
     @post("/invite/{token:str}", exclude_from_auth=True)
-    async def accept_invite(self, request: Request, token: str) -> Template | Redirect:
+    async def accept_invite(self, request: Request, token: FromPath[str]) -> Template | Redirect:
         rt = runtime_of(request)
         user = await retrieve_user(request.session or {}, request)
         form = dict(await request.form())

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request
 from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Template
@@ -13,6 +14,10 @@ from litestar.response import Template
 from blazz.runtime import Runtime
 from blazz.store.workspaces import Membership
 from blazz.workspaces import Workspace
+
+# Handler parameter types for the per-request workspace and membership (provided by `provide_*` below).
+CurrentWorkspace = NamedDependency[Workspace]
+CurrentMember = NamedDependency[Membership]
 
 
 def runtime_of(connection: ASGIConnection) -> Runtime:

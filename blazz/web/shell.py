@@ -5,11 +5,11 @@ from __future__ import annotations
 from litestar import Controller, Request, get
 from litestar.di import Provide
 from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
 from litestar.response import Redirect, Template
 
-from blazz.web.context import page, provide_workspace
+from blazz.web.context import CurrentWorkspace, page, provide_workspace
 from blazz.web.guards import member_guard, requires
-from blazz.workspaces import Workspace
 
 # Sections owned by later features; until a feature lands its page says what it will hold (no fake data).
 SECTIONS = {
@@ -30,11 +30,11 @@ class ShellController(Controller):
     include_in_schema = False
 
     @get("/")
-    async def home(self, slug: str) -> Redirect:
+    async def home(self, slug: FromPath[str]) -> Redirect:
         return Redirect(f"/w/{slug}/inbox")
 
     @get("/{section:str}", **requires("agent"))
-    async def section(self, request: Request, ws: Workspace, section: str) -> Template:
+    async def section(self, request: Request, ws: CurrentWorkspace, section: FromPath[str]) -> Template:
         if section not in SECTIONS:
             raise NotFoundException("No such page")
         request.session["last_ws"] = ws.slug

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
+from litestar.params import FromPath
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
 
 from blazz import workspaces
 from blazz.errors import DomainError, Invalid
 from blazz.store import invitations as invitations_store
-from blazz.store.workspaces import Membership
-from blazz.web.context import fragment, page, provide_membership, provide_workspace, runtime_of
+from blazz.web.context import (
+    CurrentMember,
+    CurrentWorkspace,
+    fragment,
+    page,
+    provide_membership,
+    provide_workspace,
+    runtime_of,
+)
 from blazz.web.guards import member_guard, requires
 from blazz.workspaces import Workspace
 
@@ -49,47 +57,54 @@ class SettingsController(Controller):
         }
 
     @get("/", **requires("admin"))
-    async def general(self, request: Request, ws: Workspace) -> Template:
+    async def general(self, request: Request, ws: CurrentWorkspace) -> Template:
         return page(request, "workspace/settings.html", ws=ws, form={"name": ws.name}, errors={}, saved=False)
 
     @post("/", **requires("admin"))
-    async def rename(self, request: Request, ws: Workspace, me: Membership) -> Template | ClientRedirect:
+    async def rename(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Template | ClientRedirect:
         form = await request.form()
         try:
             name = await workspaces.rename(runtime_of(request).app_db, me.workspace, form.get("name", ""))
         except Invalid as exc:
-            return fragment("workspace/_settings_form.html", 422, ws=ws, form=dict(form),
-                            errors={exc.field: exc.message})
+            return fragment(
+                "workspace/_settings_form.html", 422, ws=ws, form=dict(form), errors={exc.field: exc.message}
+            )
         return fragment("workspace/_settings_form.html", ws=ws, form={"name": name}, errors={}, saved=True)
 
     @get("/members", **requires("admin"))
-    async def members(self, request: Request, ws: Workspace, me: Membership) -> Template:
+    async def members(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Template:
         ctx = await self._members_context(request, ws)
         return page(request, "workspace/members.html", ws=ws, me=me, new_link=None, errors={}, **ctx)
 
     @post("/members/invite", **requires("admin"))
-    async def invite(self, request: Request, ws: Workspace, me: Membership) -> Template:
+    async def invite(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Template:
         form = await request.form()
         errors, link = {}, None
         try:
-            token = await workspaces.invite(runtime_of(request).app_db, ws.id, me.user_id, form.get("role", "agent"),
-                                            form.get("email"))
+            token = await workspaces.invite(
+                runtime_of(request).app_db, ws.id, me.user_id, form.get("role", "agent"), form.get("email")
+            )
             link = str(request.base_url).rstrip("/") + f"/invite/{token}"
         except Invalid as exc:
             errors = {exc.field: exc.message}
         ctx = await self._members_context(request, ws)
-        return fragment("workspace/_members.html", 422 if errors else 200, ws=ws, me=me, new_link=link,
-                        errors=errors, **ctx)
+        return fragment(
+            "workspace/_members.html", 422 if errors else 200, ws=ws, me=me, new_link=link, errors=errors, **ctx
+        )
 
     @post("/members/{user_id:int}/role", **requires("admin"))
-    async def change_role(self, request: Request, ws: Workspace, me: Membership, user_id: int) -> Template:
+    async def change_role(
+        self, request: Request, ws: CurrentWorkspace, me: CurrentMember, user_id: FromPath[int]
+    ) -> Template:
         form = await request.form()
         await workspaces.change_role(runtime_of(request).app_db, ws.id, me.role, user_id, form.get("role", ""))
         ctx = await self._members_context(request, ws)
         return fragment("workspace/_members.html", ws=ws, me=me, new_link=None, errors={}, **ctx)
 
     @post("/members/{user_id:int}/remove", **requires("admin"))
-    async def remove(self, request: Request, ws: Workspace, me: Membership, user_id: int) -> Template | ClientRedirect:
+    async def remove(
+        self, request: Request, ws: CurrentWorkspace, me: CurrentMember, user_id: FromPath[int]
+    ) -> Template | ClientRedirect:
         await workspaces.remove_member(runtime_of(request).app_db, ws.id, me.role, user_id)
         if user_id == me.user_id:
             return ClientRedirect("/")
@@ -97,8 +112,9 @@ class SettingsController(Controller):
         return fragment("workspace/_members.html", ws=ws, me=me, new_link=None, errors={}, **ctx)
 
     @post("/invitations/{invitation_id:int}/revoke", **requires("admin"))
-    async def revoke(self, request: Request, ws: Workspace, me: Membership, invitation_id: int) -> Template:
+    async def revoke(
+        self, request: Request, ws: CurrentWorkspace, me: CurrentMember, invitation_id: FromPath[int]
+    ) -> Template:
         await invitations_store.revoke(runtime_of(request).app_db, ws.id, invitation_id)
         ctx = await self._members_context(request, ws)
         return fragment("workspace/_members.html", ws=ws, me=me, new_link=None, errors={}, **ctx)
-
