@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -29,11 +30,17 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
         yield c
 
 
-def csrf_of(client: AsyncTestClient) -> str:
+def second_client(client: AsyncTestClient) -> httpx.AsyncClient:
+    """Another browser on the same running app (shares the lifespan of `client`; use as `async with`)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=client.app), base_url="http://testserver.local",
+                             follow_redirects=True)
+
+
+def csrf_of(client: AsyncTestClient | httpx.AsyncClient) -> str:
     return client.cookies.get("blazz_csrf", "")
 
 
-async def form_post(client: AsyncTestClient, url: str, data: dict, htmx: bool = False, **kw):
+async def form_post(client: AsyncTestClient | httpx.AsyncClient, url: str, data: dict, htmx: bool = False, **kw):
     """POST a form the way a browser does, with the CSRF token (fetching a page first if no token yet)."""
     if not csrf_of(client):
         await client.get("/login")
@@ -64,6 +71,6 @@ async def owner(client: AsyncTestClient) -> Owner:
     return await do_setup(client)
 
 
-async def login(client: AsyncTestClient, email: str, password: str):
+async def login(client: AsyncTestClient | httpx.AsyncClient, email: str, password: str):
     await client.get("/login")
     return await form_post(client, "/login", {"email": email, "password": password})
