@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,7 @@ class Runtime:
         self.started_at = time.time()
         self.version = __version__
         self.running = False
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop everything runs on, for calls from threads
         # Periodic work registered by services (retries, campaigns, backups); each runs on every heartbeat.
         self.tick_jobs: list[Callable[[], Awaitable[None]]] = []
 
@@ -40,6 +42,7 @@ class Runtime:
         return self.dbs.app
 
     async def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
         self.settings.ensure_data_dir()
         await self.dbs.open()
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_S, id="heartbeat")
