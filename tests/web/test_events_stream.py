@@ -50,11 +50,11 @@ async def logged_in(base: str, setup: bool, email: str, workspace: str | None = 
     return c
 
 
-async def read_events(lines, want: int, timeout: float) -> list[tuple[str, str]]:
-    """Read up to `want` events from an SSE line iterator within `timeout` seconds."""
+async def read_events(lines, want: int, within_s: float) -> list[tuple[str, str]]:
+    """Read up to `want` events from an SSE line iterator within `within_s` seconds."""
     events, name = [], None
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within_s):
             async for line in lines:
                 if line.startswith("event:"):
                     name = line.split(":", 1)[1].strip()
