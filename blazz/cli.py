@@ -163,7 +163,10 @@ def serve(args: argparse.Namespace) -> None:
     config = uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=5,
                             proxy_headers=False, access_log=False)
     server = uvicorn.Server(config)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises Ctrl-C after its graceful shutdown; the shutdown already happened
     print("Blazz stopped.", flush=True)
 
 
