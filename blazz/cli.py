@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import errno
 import getpass
 import logging
@@ -49,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--email", required=True)
     rp.add_argument("--password", help="prompted for when omitted")
     _common(rp)
+
+    ct = admin_sub.add_parser("create-token", help="create an API token for a workspace; prints only the token")
+    ct.add_argument("--workspace", required=True, help="the workspace's slug")
+    ct.add_argument("--name", required=True, help="what the token is for, e.g. 'Order system'")
+    ct.add_argument("--role", choices=["admin", "agent"], default="agent")
+    _common(ct)
 
     demo = sub.add_parser("demo", help="create a demo workspace with generated contacts and history")
     demo.add_argument("--contacts", type=int, default=500)
@@ -163,10 +170,9 @@ def serve(args: argparse.Namespace) -> None:
     config = uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=5,
                             proxy_headers=False, access_log=False)
     server = uvicorn.Server(config)
-    try:
+    # uvicorn re-raises Ctrl-C after its graceful shutdown; by then everything has stopped cleanly.
+    with contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises Ctrl-C after its graceful shutdown; the shutdown already happened
     print("Blazz stopped.", flush=True)
 
 
@@ -188,9 +194,10 @@ def _password(given: str | None, prompt: str = "Password: ") -> str:
 
 
 async def admin(args: argparse.Namespace) -> None:
-    from blazz import auth, workspaces
+    from blazz import api_tokens, auth, workspaces
     from blazz.errors import DomainError
     from blazz.store import users as users_store
+    from blazz.store import workspaces as ws_store
     from blazz.store.registry import Databases
 
     settings = settings_from(args)
@@ -207,6 +214,12 @@ async def admin(args: argparse.Namespace) -> None:
             ws = await workspaces.create_workspace(dbs.app, args.name, owner.id, args.slug)
             await dbs.workspace(ws.id)
             print(ws.slug)
+        elif args.admin_command == "create-token":
+            ws = await ws_store.by_slug(dbs.app, args.workspace)
+            if ws is None:
+                raise CliError(f"No workspace with the slug {args.workspace}.")
+            token, _ = await api_tokens.create(dbs.app, ws.id, args.name, args.role)
+            print(token)
         elif args.admin_command == "reset-password":
             user = await users_store.by_email(dbs.app, args.email.strip().lower())
             if user is None:

@@ -21,6 +21,7 @@ from blazz.config import Settings
 from blazz.runtime import Runtime
 from blazz.web import filters
 from blazz.web.account import AccountController
+from blazz.web.api import api_router
 from blazz.web.auth import AuthController, login_rate_limit, retrieve_user
 from blazz.web.errors import EXCEPTION_HANDLERS
 from blazz.web.events import EventsController
@@ -71,6 +72,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             ShellController,
             SettingsController,
             EventsController,
+            api_router(),
             create_static_files_router(path="/static", directories=[ASSETS], include_in_schema=False,
                                        opt={"exclude_from_auth": True, "exclude_from_csrf": True}),
         ],

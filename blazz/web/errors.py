@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -75,6 +75,23 @@ def on_http_exception(request: Request, exc: HTTPException) -> Response:
     return _render(request, status, message, code, details if isinstance(details, dict) else None, headers)
 
 
+def on_validation_error(request: Request, exc: ValidationException) -> Response:
+    """Malformed input is a 400; well-formed input with bad fields is a 422 naming each field."""
+    fields = {}
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if isinstance(item, dict) and item.get("key"):
+            fields[str(item["key"])] = str(item.get("message", "invalid value"))
+    if fields:
+        return _render(request, 422, "Some fields are not valid: " + ", ".join(fields), "validation_error", fields)
+    return _render(request, 400, _clean_detail(exc.detail), "bad_request")
+
+
+def _clean_detail(detail: str) -> str:
+    if "Malformed" in detail or "JSON" in detail or "decode" in detail.lower():
+        return "The request body is not valid JSON."
+    return detail or "The request is not valid."
+
+
 def on_domain_error(request: Request, exc: DomainError) -> Response:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooMany) else None
     return _render(request, exc.status, exc.message, exc.code, exc.details, headers)
@@ -88,6 +105,7 @@ def on_server_error(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     NotAuthorizedException: on_not_authorized,
+    ValidationException: on_validation_error,
     HTTPException: on_http_exception,
     DomainError: on_domain_error,
     HTTP_500_INTERNAL_SERVER_ERROR: on_server_error,

@@ -1,0 +1,29 @@
+"""REST API v1 (contract: shared/API.md). JSON in and out, bearer tokens scoped to one workspace.
+
+How to add endpoints: write `blazz/web/api/<area>.py` with a `Controller` (path relative to /api/v1, e.g.
+`path = "/contacts"`), handlers taking `ws: ApiWorkspace` (the token's workspace, with its own database) and
+optionally `identity: ApiIdentity`; request/response bodies as msgspec Structs (`forbid_unknown_fields=True` so an
+unknown key is a 422); raise the domain errors of blazz.errors (mapped to the error JSON once, in web/errors.py); use
+`**requires_api_role("admin")` on handlers that need admin rights; list pages with `paginate()` from
+blazz/web/api/pagination.py. Then add the controller to API_CONTROLLERS below.
+"""
+
+from __future__ import annotations
+
+from litestar import Router
+from litestar.di import Provide
+
+from blazz.web.api.auth import api_token_guard, provide_api_workspace, provide_identity
+from blazz.web.api.me import MeController
+
+API_CONTROLLERS: list = [MeController]
+
+
+def api_router() -> Router:
+    return Router(
+        path="/api/v1",
+        route_handlers=API_CONTROLLERS,
+        guards=[api_token_guard],
+        dependencies={"ws": Provide(provide_api_workspace), "identity": Provide(provide_identity)},
+        tags=["api"],
+    )
