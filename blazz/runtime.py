@@ -9,13 +9,17 @@ from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from blazz import __version__
+from blazz import __version__, accounts
 from blazz.bus import Bus
 from blazz.config import Settings
 from blazz.store import workspaces as ws_store
 from blazz.store.registry import Databases
 from blazz.store.workspaces import WorkspaceRow
+from blazz.whatsapp.events import Event, PairCode, QrCode, StateChanged
+from blazz.whatsapp.session_manager import SessionManager
 from blazz.workspaces import Workspace
+
+EventHandler = Callable[[Workspace, Event], Awaitable[None]]
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,9 @@ class Runtime:
         self.settings = settings
         self.dbs = Databases(settings.data_dir)
         self.bus = Bus()
+        self.sessions = SessionManager(self.on_whatsapp_event)
+        # Services that consume WhatsApp events (ingest, automation...) register here, by event type.
+        self.event_handlers: dict[type, list[EventHandler]] = {}
         self.scheduler = AsyncIOScheduler(
             job_defaults={"coalesce": True, "misfire_grace_time": None, "max_instances": 1}
         )
@@ -45,6 +52,11 @@ class Runtime:
         self.loop = asyncio.get_running_loop()
         self.settings.ensure_data_dir()
         await self.dbs.open()
+        self.on_event(StateChanged, accounts.on_state_changed)
+        self.on_event(QrCode, _publish_account)
+        self.on_event(PairCode, _publish_account)
+        if self.settings.start_whatsapp:
+            await self.restore_sessions()
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_S, id="heartbeat")
         self.scheduler.start()
         self.running = True
@@ -52,11 +64,39 @@ class Runtime:
 
     async def stop(self) -> None:
         self.running = False
-        self.bus.close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.sessions.close()
+        self.bus.close()
         await self.dbs.close()
         log.info("blazz stopped")
+
+    def on_event(self, event_type: type, handler: EventHandler) -> None:
+        self.event_handlers.setdefault(event_type, []).append(handler)
+
+    async def on_whatsapp_event(self, event: Event) -> None:
+        """Route an engine or session-manager event to the services of its workspace."""
+        handlers = self.event_handlers.get(type(event))
+        if not handlers:
+            return
+        row = await ws_store.by_id(self.app_db, event.key[0])
+        if row is None:
+            log.warning("event for unknown workspace %s dropped: %s", event.key[0], type(event).__name__)
+            return
+        ws = await self.workspace(row)
+        for handler in handlers:
+            try:
+                await handler(ws, event)
+            except Exception:
+                log.exception("%s failed for %s (workspace=%s account=%s)", getattr(handler, "__qualname__", handler),
+                              type(event).__name__, *event.key)
+
+    async def restore_sessions(self) -> None:
+        """Know every account and reconnect those the owner left connected."""
+        for row in await ws_store.all_workspaces(self.app_db):
+            started = await accounts.restore(await self.workspace(row))
+            if started:
+                log.info("restored %s WhatsApp session(s) of workspace %s", started, row.slug)
 
     async def heartbeat(self) -> None:
         """One short tick: every periodic job re-reads the wall clock here; one failing job never stops the others."""
@@ -68,7 +108,7 @@ class Runtime:
 
     async def workspace(self, row: WorkspaceRow) -> Workspace:
         db = await self.dbs.workspace(row.id)
-        return Workspace(row.id, row.slug, row.name, db, self.dbs.workspace_folder(row.id))
+        return Workspace(row.id, row.slug, row.name, db, self.dbs.workspace_folder(row.id), self.bus, self.sessions)
 
     async def workspace_by_slug(self, slug: str) -> Workspace | None:
         row = await ws_store.by_slug(self.app_db, slug)
@@ -79,11 +119,17 @@ class Runtime:
             "app_db": "ok" if self.app_db.is_open else "closed",
             "scheduler": "running" if self.scheduler.running else "stopped",
             "bus": "closed" if self.bus.closed else "ok",
+            "whatsapp": self.sessions.health(),
         }
-        status = "ok" if self.running and all(v in ("ok", "running") for v in components.values()) else "degraded"
+        parts = [v["status"] if isinstance(v, dict) else v for v in components.values()]
+        status = "ok" if self.running and all(p in ("ok", "running") for p in parts) else "degraded"
         return {
             "status": status,
             "version": self.version,
             "uptime_s": round(time.time() - self.started_at, 1),
             "components": components,
         }
+
+
+async def _publish_account(ws: Workspace, event: QrCode | PairCode) -> None:
+    await accounts.publish_state(ws, event.key[1])

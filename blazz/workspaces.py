@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blazz import auth
+from blazz.bus import Bus
 from blazz.errors import Conflict, Forbidden, Invalid, NotFound
 from blazz.store import invitations as invitations_store
 from blazz.store import users as users_store
@@ -19,6 +20,7 @@ from blazz.store.database import Database
 from blazz.store.invitations import Invitation
 from blazz.store.users import User
 from blazz.store.workspaces import Member, WorkspaceRow
+from blazz.whatsapp.session_manager import SessionManager
 
 ROLE_RANK = {"agent": 1, "admin": 2, "owner": 3}
 INVITE_TTL_S = 7 * 24 * 3600  # a week: long enough to reach a colleague, short enough to not linger
@@ -27,13 +29,16 @@ _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
 @dataclass(frozen=True, slots=True)
 class Workspace:
-    """One workspace as services see it: its identity, its own database and its own folder."""
+    """One workspace as services see it: its identity, its own database and folder, and the process-wide bus and
+    WhatsApp session manager (services reach WhatsApp only through it)."""
 
     id: int
     slug: str
     name: str
     db: Database
     folder: Path
+    bus: Bus | None = None
+    sessions: SessionManager | None = None
 
 
 def has_role(role: str, at_least: str) -> bool:
