@@ -1,9 +1,14 @@
-"""Capped exponential backoff with jitter, for reconnecting WhatsApp sessions."""
+"""When to try again: capped exponential backoff with jitter, and timers that keep wall-clock time."""
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 from collections.abc import Callable
+from typing import Any
+
+WALL_CHECK_S = 60.0  # how often a WallTimer re-reads the clock; a laptop's sleep delays it by at most this much
 
 
 class Backoff:
@@ -34,3 +39,27 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempts = 0
+
+
+class WallTimer:
+    """Calls `callback` (on the running loop) at a wall-clock time, re-checking every minute: monotonic timers
+    stop while a laptop sleeps, so a ban that ends during the night would otherwise be noticed hours late."""
+
+    def __init__(self, when: float, callback: Callable[[], Any]):
+        self.when = when
+        self._callback = callback
+        self._loop = asyncio.get_running_loop()
+        self._handle: asyncio.Handle | None = None
+        self._arm()
+
+    def _arm(self) -> None:
+        delay = self.when - time.time()
+        if delay <= 0:
+            self._handle = self._loop.call_soon(self._callback)
+        else:
+            self._handle = self._loop.call_later(min(delay, WALL_CHECK_S), self._arm)
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None

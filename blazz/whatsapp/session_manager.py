@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from blazz.whatsapp.backoff import Backoff
+from blazz.whatsapp.backoff import Backoff, WallTimer
 from blazz.whatsapp.engines import RETRYABLE_START_CODES, create_engine
 from blazz.whatsapp.events import (
     AccountKey,
@@ -46,7 +46,6 @@ CONNECT_TIMEOUT_S = 90.0  # a dial into a silent network takes ~60 s to fail in 
 STOP_TIMEOUT_S = 5.0
 STABLE_AFTER_S = 60.0  # a connection that lasted this long resets the backoff; flapping ones keep backing off
 PAIR_WAIT_S = 30.0  # how long a pair-code request waits for the connection to reach the QR step
-WALL_CHECK_S = 60.0  # timers re-check the wall clock this often, so a laptop's sleep doesn't postpone them for hours
 LIVE_STATES = frozenset({"starting", "qr", "pairing", "connected", "disconnected"})
 _LIFECYCLE = (QrCode, PairCode, Connected, Disconnected, LoggedOut, TemporaryBan)
 _PHONE_NOISE = re.compile(r"[\s\-().]")
@@ -69,30 +68,6 @@ class AccountStatus:
     qr_expires_at: float | None = None
     pair_code: str | None = None
     last_error: str | None = None
-
-
-class _WallTimer:
-    """Runs `callback` at a wall-clock time, re-checking every minute (monotonic clocks stop during sleep)."""
-
-    def __init__(self, when: float, callback: Callable[[], Any]):
-        self.when = when
-        self._callback = callback
-        self._loop = asyncio.get_running_loop()
-        self._handle: asyncio.TimerHandle | None = None
-        self._arm()
-
-    def _arm(self) -> None:
-        delay = self.when - time.time()
-        if delay <= 0:
-            self._handle = None
-            self._callback()
-        else:
-            self._handle = self._loop.call_later(min(delay, WALL_CHECK_S), self._arm)
-
-    def cancel(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
 
 
 @dataclass(eq=False)
@@ -119,9 +94,9 @@ class _Account:
     epoch: int = 0  # bumped by every owner action, so a timer set before it knows it is stale
     connected_at: float | None = None
     ever_connected: bool = False
-    timer: _WallTimer | None = None  # retry or ban resume
-    qr_timer: _WallTimer | None = None
-    watchdog: _WallTimer | None = None
+    timer: WallTimer | None = None  # retry or ban resume
+    qr_timer: WallTimer | None = None
+    watchdog: WallTimer | None = None
     folder_lock: _FolderLock | None = None
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -165,24 +140,40 @@ class SessionManager:
         """Connect an account. Raises EngineError("already_connected") if it is live, or the engine's own
         EngineError for a failure that retrying cannot fix (bad credentials); other failures are retried."""
         self._check_open()
-        acct = self._accounts.get(spec.key) or self._accounts[self.add_account(spec).key]
+        return await self._to_the_end(self._start_account(spec))
+
+    async def stop_account(self, key: AccountKey) -> AccountStatus:
+        """Disconnect and stay disconnected (the login is kept); cancels pending retries."""
+        return await self._to_the_end(self._stop_account(key))
+
+    async def logout(self, key: AccountKey) -> AccountStatus:
+        """Unlink the device (a new QR scan is needed afterwards), whether or not it is connected now."""
+        return await self._to_the_end(self._logout(key))
+
+    async def remove(self, key: AccountKey, *, logout: bool = False) -> None:
+        """Stop (optionally log out) and forget an account, e.g. when it is deleted."""
+        await self._to_the_end(self._remove(key, logout))
+
+    async def _start_account(self, spec: AccountSpec) -> AccountStatus:
+        if spec.key not in self._accounts:
+            self.add_account(spec)
+        acct = self._accounts[spec.key]
         async with acct.lock:
             if acct.live:
                 raise EngineError("already_connected", "This WhatsApp number is already connected or connecting.")
             self.add_account(spec)
+            if acct.folder_lock is None:
+                acct.folder_lock = _FolderLock.acquire(spec.folder)
             acct.epoch += 1
             self._cancel_timers(acct)
             acct.wanted = True
             acct.backoff.reset()
             acct.reconnects = 0
             acct.ever_connected = False
-            if acct.folder_lock is None:
-                acct.folder_lock = _FolderLock.acquire(spec.folder)
             await self._start_engine(acct, by_owner=True)
         return _status(acct)
 
-    async def stop_account(self, key: AccountKey) -> AccountStatus:
-        """Disconnect and stay disconnected (the login is kept); cancels pending retries."""
+    async def _stop_account(self, key: AccountKey) -> AccountStatus:
         acct = self._accounts.get(key)
         if acct is None:
             return self.state(key)
@@ -193,8 +184,7 @@ class SessionManager:
             await self._set_state(acct, "stopped")
         return _status(acct)
 
-    async def logout(self, key: AccountKey) -> AccountStatus:
-        """Unlink the device (a new QR scan is needed afterwards), whether or not it is connected now."""
+    async def _logout(self, key: AccountKey) -> AccountStatus:
         acct = self._get(key)
         async with acct.lock:
             engine = acct.engine if acct.live or (acct.engine is not None and not acct.used) else None
@@ -216,13 +206,12 @@ class SessionManager:
             await self._set_state(acct, "logged_out", detail)
         return _status(acct)
 
-    async def remove(self, key: AccountKey, *, logout: bool = False) -> None:
-        """Stop (optionally log out) and forget an account, e.g. when it is deleted."""
+    async def _remove(self, key: AccountKey, logout: bool) -> None:
         acct = self._accounts.get(key)
         if acct is None:
             return
         if logout:
-            await self.logout(key)
+            await self._logout(key)
         async with acct.lock:
             await self._stand_down(acct)
             self._accounts.pop(key, None)
@@ -231,21 +220,17 @@ class SessionManager:
         """Stop every session within ~5 s. No StateChanged is emitted, so persisted states still say which
         accounts were live and the next startup can restore them."""
         self._closing = True
+        pending = set(self._tasks)  # retries return at once now; background stops get to finish
         for acct in self._accounts.values():
             self._cancel_timers(acct)
             acct.epoch += 1
-        for task in list(self._tasks):
-            task.cancel()
-        stopping = []
-        for acct in self._accounts.values():
             if acct.live and acct.engine is not None:
                 acct.live = False
-                stopping.append(asyncio.ensure_future(self._stop_engine(acct.engine, acct.spec.key)))
-        if stopping:
-            _, late = await asyncio.wait(stopping, timeout=self._stop_timeout)
-            for task in late:
+                pending.add(asyncio.ensure_future(self._stop_engine(acct.engine, acct.spec.key)))
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=self._stop_timeout)
+            for task in late:  # an engine that ignores stop() must not hold the whole process hostage
                 task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         for acct in self._accounts.values():
             _release(acct)
         for executor in [*self._old_executors, *([self._executor] if self._executor else [])]:
@@ -340,6 +325,8 @@ class SessionManager:
         """One connection attempt; the caller holds the account's lock."""
         key = acct.spec.key
         await self._set_state(acct, "starting")
+        if self._closing:  # close() began while the state change was being recorded
+            return
         engine = acct.engine if acct.engine is not None and not acct.used else None
         try:
             engine = engine or self._new_engine(acct)
@@ -350,7 +337,7 @@ class SessionManager:
         if acct.spec.engine == "whatsapp_web":
             self._size_executor()
         token = acct.token
-        acct.watchdog = _WallTimer(time.time() + self._connect_timeout, lambda: self._spawn(
+        acct.watchdog = WallTimer(time.time() + self._connect_timeout, lambda: self._spawn(
             self._connect_timed_out(acct, token)))
         try:
             await asyncio.wait_for(engine.start(), self._connect_timeout)
@@ -394,9 +381,7 @@ class SessionManager:
         """State `failed`; with `retry` (and the owner still wanting it) a new attempt after a backoff delay."""
         acct.last_error = reason
         acct.live = False
-        if acct.watchdog is not None:
-            acct.watchdog.cancel()
-            acct.watchdog = None
+        self._cancel_timers(acct, "watchdog")
         if acct.connected_at is not None and time.time() - acct.connected_at >= self._stable_after:
             acct.backoff.reset()
         acct.connected_at = None
@@ -406,15 +391,15 @@ class SessionManager:
             await self._set_state(acct, "failed", reason)
             return
         retry_at = time.time() + acct.backoff.next()
-        await self._set_state(acct, "failed", reason, retry_at=retry_at)
         self._schedule(acct, retry_at)
+        await self._set_state(acct, "failed", reason, retry_at=retry_at)
 
     def _schedule(self, acct: _Account, when: float) -> None:
         """A new attempt at `when` (wall clock), unless the owner acts before."""
         epoch = acct.epoch
         if acct.timer is not None:
             acct.timer.cancel()
-        acct.timer = _WallTimer(when, lambda: self._spawn(self._retry(acct, epoch)))
+        acct.timer = WallTimer(when, lambda: self._spawn(self._retry(acct, epoch)))
 
     async def _retry(self, acct: _Account, epoch: int) -> None:
         async with acct.lock:
@@ -429,19 +414,28 @@ class SessionManager:
 
     def _engine_emit(self, acct: _Account, token: object) -> Emit:
         async def emit(event: Event) -> None:
-            try:
-                acct.last_event_at = time.time()
-                if isinstance(event, _LIFECYCLE):
-                    if not (acct.token is token and acct.live) or self._closing:
-                        log.debug("ignored %s from a stopped engine (workspace=%s account=%s)",
-                                  type(event).__name__, *acct.spec.key)
-                        return
-                    await self._on_lifecycle(acct, event)
-            except Exception:
-                log.exception("handling %s failed (workspace=%s account=%s)", type(event).__name__, *acct.spec.key)
-            await self._forward(event)
+            # In a task of our own: an engine's stop() cancels its tasks, often one that is emitting right then
+            # (our reaction to a ban is what stops it), and that must not cut the runtime's handler short.
+            task = self._spawn(self._take(acct, token, event))
+            if task is None:  # closing: no new tasks, data events still go out
+                await self._take(acct, token, event)
+            else:
+                await asyncio.shield(task)
 
         return emit
+
+    async def _take(self, acct: _Account, token: object, event: Event) -> None:
+        try:
+            acct.last_event_at = time.time()
+            if isinstance(event, _LIFECYCLE):
+                if not (acct.token is token and acct.live) or self._closing:
+                    log.debug("ignored %s from a stopped engine (workspace=%s account=%s)",
+                              type(event).__name__, *acct.spec.key)
+                    return
+                await self._on_lifecycle(acct, event)
+        except Exception:
+            log.exception("handling %s failed (workspace=%s account=%s)", type(event).__name__, *acct.spec.key)
+        await self._forward(event)
 
     async def _on_lifecycle(self, acct: _Account, event: Event) -> None:
         key = acct.spec.key
@@ -455,11 +449,7 @@ class SessionManager:
             self._arm_qr_timer(acct)
             await self._set_state(acct, "pairing")
         elif isinstance(event, Connected):
-            for name in ("qr_timer", "watchdog"):
-                timer = getattr(acct, name)
-                if timer is not None:
-                    timer.cancel()
-                    setattr(acct, name, None)
+            self._cancel_timers(acct, "qr_timer", "watchdog")
             if acct.ever_connected and acct.state == "disconnected":
                 acct.reconnects += 1  # the engine reconnected by itself
             acct.ever_connected = True
@@ -492,18 +482,14 @@ class SessionManager:
                 await self._set_state(acct, "banned", event.reason)
             else:
                 resume_at = max(event.expires_at, time.time())
-                await self._set_state(acct, "banned", event.reason, retry_at=resume_at)
                 self._schedule(acct, resume_at)
+                await self._set_state(acct, "banned", event.reason, retry_at=resume_at)
 
     def _detach(self, acct: _Account) -> None:
         """The current engine's connection is over: ignore its lifecycle events and stop it in the background."""
         engine = acct.engine
         acct.live = False
-        for name in ("qr_timer", "watchdog"):
-            timer = getattr(acct, name)
-            if timer is not None:
-                timer.cancel()
-                setattr(acct, name, None)
+        self._cancel_timers(acct, "qr_timer", "watchdog")
         acct.qr = acct.qr_expires_at = acct.pair_code = None
         if engine is not None:
             # Not inline: this runs inside the engine's own emit, and its stop() may cancel the emitting task.
@@ -512,8 +498,8 @@ class SessionManager:
     def _arm_qr_timer(self, acct: _Account) -> None:
         if acct.qr_timer is None:
             token = acct.token
-            acct.qr_timer = _WallTimer(time.time() + self._qr_timeout,
-                                       lambda: self._spawn(self._qr_expired(acct, token)))
+            acct.qr_timer = WallTimer(time.time() + self._qr_timeout,
+                                      lambda: self._spawn(self._qr_expired(acct, token)))
 
     async def _qr_expired(self, acct: _Account, token: object) -> None:
         async with acct.lock:
@@ -574,11 +560,19 @@ class SessionManager:
 
     def _task_done(self, task: asyncio.Task) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("session manager task failed", exc_info=task.exception())
+        if task.cancelled():
+            return
+        exc = task.exception()  # also marks it retrieved when the caller went away
+        if exc is not None and not isinstance(exc, EngineError | SendError):
+            log.error("session manager task failed", exc_info=exc)
 
-    def _cancel_timers(self, acct: _Account) -> None:
-        for name in ("timer", "qr_timer", "watchdog"):
+    async def _to_the_end(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        """Run an owner's lifecycle action to completion even if the caller (a web request) is cancelled."""
+        task = self._spawn(coro) if not self._closing else None
+        return await (asyncio.shield(task) if task is not None else coro)
+
+    def _cancel_timers(self, acct: _Account, *names: str) -> None:
+        for name in names or ("timer", "qr_timer", "watchdog"):
             timer = getattr(acct, name)
             if timer is not None:
                 timer.cancel()

@@ -397,3 +397,42 @@ async def test_an_unknown_engine_name_fails_with_a_clear_reason(manager, tmp_pat
         await manager.start_account(spec)
     assert err.value.code == "unknown_engine"
     assert manager.state(spec.key).state == "failed"
+
+
+class SlowRecorder(Recorder):
+    """A downstream that takes its time over state changes, like a store writing them to disk."""
+
+    async def __call__(self, event: Event) -> None:
+        if isinstance(event, StateChanged):
+            await asyncio.sleep(0.05)
+        await super().__call__(event)
+
+
+async def test_a_ban_found_at_start_is_recorded_and_resumed_even_as_the_engine_stops(sandbox_spec) -> None:
+    # The engine reports the ban from its own task; our reaction stops the engine, which cancels that task
+    # while the slow downstream is still busy with it. Nothing may be cut short: state, then resume.
+    recorder = SlowRecorder()
+    manager = SessionManager(recorder)
+    spec = sandbox_spec(linked=True)
+    try:
+        manager.add_account(spec)
+        await manager.engine(spec.key).configure(ban_for_s=0.5)
+        await manager.start_account(spec)
+        banned = await recorder.wait_for(StateChanged, lambda e: e.state == "banned")
+        assert banned.retry_at
+        await recorder.wait_for(StateChanged, lambda e: e.state == "connected", within=5)
+        assert states(recorder) == ["starting", "banned", "starting", "connected"]
+    finally:
+        await manager.close()
+
+
+async def test_an_owner_action_completes_even_if_its_caller_is_cancelled(manager, sandbox_spec, recorder) -> None:
+    spec = sandbox_spec(linked=True)
+    request = asyncio.create_task(manager.start_account(spec))
+    await asyncio.sleep(0)
+    request.cancel()  # the browser went away mid-request
+    await until(lambda: manager.state(spec.key).state == "connected")
+    stopping = asyncio.create_task(manager.stop_account(spec.key))
+    await asyncio.sleep(0)
+    stopping.cancel()
+    await until(lambda: manager.state(spec.key).state == "stopped")
