@@ -14,9 +14,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 DEBIAN_FRONTEND=noninterac
 
 say() { printf '==> %s\n' "$*"; }
 started=$SECONDS
+apt_pid="" apt_log="" pip_log=""
+trap 'rm -f "$apt_log" "$pip_log"' EXIT
 
 # Chromium installs in the background while pip works: the two downloads overlap instead of adding up.
-apt_pid="" apt_log=""
 if [[ -x "$CHROMIUM" ]]; then
   :
 elif [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null; then
@@ -49,7 +50,13 @@ stamp="$VENV/.blazz-test-deps"
 want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   say "Installing Blazz and its test dependencies into .venv"
-  "$VENV/bin/python" -m pip install -q -e '.[test]'
+  pip_log="$(mktemp)"
+  # Its warnings are noise on a good day; on a bad one the whole log is shown.
+  if ! "$VENV/bin/python" -m pip install -q -e '.[test]' >"$pip_log" 2>&1; then
+    cat "$pip_log" >&2
+    echo "pip install failed (output above)." >&2
+    exit 1
+  fi
   echo "$want" >"$stamp"
 fi
 
