@@ -46,7 +46,6 @@ CONNECT_TIMEOUT_S = 90.0  # a dial into a silent network takes ~60 s to fail in 
 STOP_TIMEOUT_S = 5.0
 STABLE_AFTER_S = 60.0  # a connection that lasted this long resets the backoff; flapping ones keep backing off
 PAIR_WAIT_S = 30.0  # how long a pair-code request waits for the connection to reach the QR step
-LIVE_STATES = frozenset({"starting", "qr", "pairing", "connected", "disconnected"})
 _LIFECYCLE = (QrCode, PairCode, Connected, Disconnected, LoggedOut, TemporaryBan)
 _PHONE_NOISE = re.compile(r"[\s\-().]")
 
@@ -178,10 +177,11 @@ class SessionManager:
         if acct is None:
             return self.state(key)
         async with acct.lock:
+            # logged_out and a permanent ban say more than "stopped" would
+            final = acct.state == "logged_out" or (acct.state == "banned" and acct.retry_at is None)
             await self._stand_down(acct)
-            if acct.state == "logged_out" or (acct.state == "banned" and acct.retry_at is None):
-                return _status(acct)  # those states say more than "stopped"
-            await self._set_state(acct, "stopped")
+            if not final:
+                await self._set_state(acct, "stopped")
         return _status(acct)
 
     async def _logout(self, key: AccountKey) -> AccountStatus:

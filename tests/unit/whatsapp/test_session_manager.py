@@ -436,3 +436,14 @@ async def test_an_owner_action_completes_even_if_its_caller_is_cancelled(manager
     await asyncio.sleep(0)
     stopping.cancel()
     await until(lambda: manager.state(spec.key).state == "stopped")
+
+
+async def test_stopping_a_banned_account_cancels_the_resume(manager, sandbox_spec, recorder) -> None:
+    spec = sandbox_spec(linked=True)
+    engine = await connect(manager, spec)
+    await engine.configure(ban_for_s=0.3)
+    await until(lambda: manager.state(spec.key).state == "banned")
+    status = await manager.stop_account(spec.key)
+    assert (status.state, status.retry_at) == ("stopped", None)
+    await asyncio.sleep(0.5)
+    assert manager.state(spec.key).state == "stopped"  # no resume after the ban ended
