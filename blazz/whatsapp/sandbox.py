@@ -305,7 +305,7 @@ class SandboxEngine:
         elif ban_for_s is not None and float(ban_for_s) > 0 and running:
             self._go_offline("banned")
             await self._publish(TemporaryBan(self._key, self._ban_until, "Simulated temporary ban"))
-        elif disconnect and self._phase == "connected":
+        elif disconnect and self._phase in ("connected", "qr", "pairing"):
             self._go_offline("disconnected")
             await self._publish(Disconnected(self._key, "Simulated network drop", will_retry=False))
         return self.behaviour()

@@ -93,6 +93,7 @@ class _Account:
     epoch: int = 0  # bumped by every owner action, so a timer set before it knows it is stale
     connected_at: float | None = None
     ever_connected: bool = False
+    qr_deadline: float | None = None  # counted from the first QR since the owner's start, across retries
     timer: WallTimer | None = None  # retry or ban resume
     qr_timer: WallTimer | None = None
     watchdog: WallTimer | None = None
@@ -169,6 +170,7 @@ class SessionManager:
             acct.backoff.reset()
             acct.reconnects = 0
             acct.ever_connected = False
+            acct.qr_deadline = None
             await self._start_engine(acct, by_owner=True)
         return _status(acct)
 
@@ -453,6 +455,7 @@ class SessionManager:
             if acct.ever_connected and acct.state == "disconnected":
                 acct.reconnects += 1  # the engine reconnected by itself
             acct.ever_connected = True
+            acct.qr_deadline = None
             acct.connected_at = time.time()
             acct.phone = event.phone or acct.phone
             acct.qr = acct.qr_expires_at = acct.pair_code = None
@@ -496,10 +499,12 @@ class SessionManager:
             self._spawn(self._stop_engine(engine, acct.spec.key))
 
     def _arm_qr_timer(self, acct: _Account) -> None:
+        # One deadline for the whole wait: an engine whose QR login ends unscanned reports a disconnect, and the
+        # retry's fresh QR code must not start the clock again.
         if acct.qr_timer is None:
             token = acct.token
-            acct.qr_timer = WallTimer(time.time() + self._qr_timeout,
-                                      lambda: self._spawn(self._qr_expired(acct, token)))
+            acct.qr_deadline = acct.qr_deadline or time.time() + self._qr_timeout
+            acct.qr_timer = WallTimer(acct.qr_deadline, lambda: self._spawn(self._qr_expired(acct, token)))
 
     async def _qr_expired(self, acct: _Account, token: object) -> None:
         async with acct.lock:

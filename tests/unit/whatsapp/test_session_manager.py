@@ -447,3 +447,21 @@ async def test_stopping_a_banned_account_cancels_the_resume(manager, sandbox_spe
     assert (status.state, status.retry_at) == ("stopped", None)
     await asyncio.sleep(0.5)
     assert manager.state(spec.key).state == "stopped"  # no resume after the ban ended
+
+
+async def test_retries_while_waiting_for_a_scan_do_not_restart_the_qr_clock(sandbox_spec, recorder) -> None:
+    manager = SessionManager(recorder, backoff_base=0.05, backoff_cap=0.1, qr_timeout=0.5)
+    spec = sandbox_spec()
+    try:
+        await manager.start_account(spec)
+        began = time.monotonic()
+        while manager.state(spec.key).state != "stopped" and time.monotonic() - began < 4:
+            engine = manager.engine(spec.key)
+            if manager.state(spec.key).state == "qr":
+                await engine.configure(disconnect=True)  # the login socket drops while the code is shown
+            await asyncio.sleep(0.02)
+        status = manager.state(spec.key)
+        assert (status.state, status.detail) == ("stopped", "QR code not scanned in time")
+        assert states(recorder).count("failed") >= 2
+    finally:
+        await manager.close()
