@@ -13,6 +13,7 @@ import contextlib
 import logging
 import math
 import re
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +38,11 @@ from blazz.whatsapp.events import (
 )
 from blazz.whatsapp.protocol import AccountSpec, Emit, Engine, EngineError, OutgoingMessage, SendError
 
+if sys.platform == "win32":
+    import msvcrt
+else:
+    import fcntl
+
 log = logging.getLogger(__name__)
 
 EngineFactory = Callable[[AccountSpec, Emit], Engine]
@@ -46,6 +52,8 @@ CONNECT_TIMEOUT_S = 90.0  # a dial into a silent network takes ~60 s to fail in 
 STOP_TIMEOUT_S = 5.0
 STABLE_AFTER_S = 60.0  # a connection that lasted this long resets the backoff; flapping ones keep backing off
 PAIR_WAIT_S = 30.0  # how long a pair-code request waits for the connection to reach the QR step
+# States in which the account holds (or is building) a connection: a start is refused, a stop has work to do.
+LIVE_STATES = frozenset({"starting", "qr", "pairing", "connected", "disconnected"})
 _LIFECYCLE = (QrCode, PairCode, Connected, Disconnected, LoggedOut, TemporaryBan)
 _PHONE_NOISE = re.compile(r"[\s\-().]")
 
@@ -678,11 +686,8 @@ class _FolderLock:
 
 
 def _lock_file(handle: Any) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows
-        import msvcrt
-
+    """Take the lock without waiting; OSError if another process (or another manager) holds it."""
+    if sys.platform == "win32":
         handle.seek(0)
         msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
     else:
@@ -690,11 +695,7 @@ def _lock_file(handle: Any) -> None:
 
 
 def _unlock_file(handle: Any) -> None:
-    try:
-        import fcntl
-    except ImportError:
-        import msvcrt
-
+    if sys.platform == "win32":
         handle.seek(0)
         msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
     else:
