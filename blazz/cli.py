@@ -98,9 +98,13 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(admin(args))
         elif args.command == "demo":
             from blazz.demo import run_demo
+            from blazz.errors import DomainError
 
             settings = settings_from(args)
-            slug = asyncio.run(run_demo(settings, args.contacts, args.messages, args.conversations, args.owner))
+            try:
+                slug = asyncio.run(run_demo(settings, args.contacts, args.messages, args.conversations, args.owner))
+            except DomainError as exc:
+                raise CliError(exc.message) from exc
             print(slug)
     except CliError as exc:
         print(f"blazz: {exc}", file=sys.stderr)
