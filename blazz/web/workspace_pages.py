@@ -8,7 +8,7 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Template
 
-from blazz import workspaces
+from blazz import audit, workspaces
 from blazz.errors import DomainError, Invalid
 from blazz.store import invitations as invitations_store
 from blazz.web.context import (
@@ -22,6 +22,10 @@ from blazz.web.context import (
 )
 from blazz.web.guards import member_guard, requires
 from blazz.workspaces import Workspace
+
+
+def actor_of(request: Request) -> audit.Actor:
+    return audit.Actor(request.user.id, request.user.email)
 
 
 class NewWorkspaceController(Controller):
@@ -65,6 +69,7 @@ class SettingsController(Controller):
         form = await request.form()
         try:
             name = await workspaces.rename(runtime_of(request).app_db, me.workspace, form.get("name", ""))
+            await audit.record(ws, actor_of(request), "workspace.renamed", ws.slug, old=ws.name, new=name)
         except Invalid as exc:
             return fragment(
                 "workspace/_settings_form.html", 422, ws=ws, form=dict(form), errors={exc.field: exc.message}
@@ -85,6 +90,8 @@ class SettingsController(Controller):
                 runtime_of(request).app_db, ws.id, me.user_id, form.get("role", "agent"), form.get("email")
             )
             link = str(request.base_url).rstrip("/") + f"/invite/{token}"
+            await audit.record(ws, actor_of(request), "member.invited", form.get("email") or "link",
+                               role=form.get("role", "agent"))
         except Invalid as exc:
             errors = {exc.field: exc.message}
         ctx = await self._members_context(request, ws)
@@ -98,6 +105,7 @@ class SettingsController(Controller):
     ) -> Template:
         form = await request.form()
         await workspaces.change_role(runtime_of(request).app_db, ws.id, me.role, user_id, form.get("role", ""))
+        await audit.record(ws, actor_of(request), "member.role_changed", f"user {user_id}", role=form.get("role"))
         ctx = await self._members_context(request, ws)
         return fragment("workspace/_members.html", ws=ws, me=me, new_link=None, errors={}, **ctx)
 
@@ -106,6 +114,7 @@ class SettingsController(Controller):
         self, request: Request, ws: CurrentWorkspace, me: CurrentMember, user_id: FromPath[int]
     ) -> Template | ClientRedirect:
         await workspaces.remove_member(runtime_of(request).app_db, ws.id, me.role, user_id)
+        await audit.record(ws, actor_of(request), "member.removed", f"user {user_id}")
         if user_id == me.user_id:
             return ClientRedirect("/")
         ctx = await self._members_context(request, ws)
@@ -115,6 +124,7 @@ class SettingsController(Controller):
     async def revoke(
         self, request: Request, ws: CurrentWorkspace, me: CurrentMember, invitation_id: FromPath[int]
     ) -> Template:
-        await invitations_store.revoke(runtime_of(request).app_db, ws.id, invitation_id)
+        if await invitations_store.revoke(runtime_of(request).app_db, ws.id, invitation_id):
+            await audit.record(ws, actor_of(request), "member.invitation_revoked", f"invitation {invitation_id}")
         ctx = await self._members_context(request, ws)
         return fragment("workspace/_members.html", ws=ws, me=me, new_link=None, errors={}, **ctx)

@@ -152,3 +152,21 @@ async def test_existing_user_accepts_invitation_while_logged_in(client, owner):
         assert "logged in as" in r.text
         r = await form_post(other, path, {})
         assert r.status_code == 200 and "/w/second/inbox" in str(r.url)
+
+
+async def test_member_changes_are_audited(client, owner):
+    from blazz import audit
+
+    link = await invite_link(client, owner.slug, role="admin")
+    other = await join(client, link, "admin@shop.test")
+    await other.aclose()
+    rt = client.app.state.runtime
+    admin_id = next(m.user_id for m in await ws_store.members(rt.app_db, 1) if m.role == "admin")
+    await form_post(client, f"/w/{owner.slug}/settings/members/{admin_id}/role", {"role": "agent"}, htmx=True)
+    await form_post(client, f"/w/{owner.slug}/settings/", {"name": "Toko Baru"}, htmx=True)
+    ws = await rt.workspace_by_slug(owner.slug)
+    entries = await audit.recent(ws)
+    actions = [e.action for e in entries]
+    assert actions[:3] == ["workspace.renamed", "member.role_changed", "member.invited"]
+    assert entries[1].actor == OWNER_EMAIL and entries[1].details == {"role": "agent"}
+    assert [e.action for e in await audit.recent(ws, action="member")] == ["member.role_changed", "member.invited"]
