@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 
@@ -16,9 +17,13 @@ from blazz.store.database import Database
 from blazz.store.users import User
 
 _hasher = PasswordHasher()
-# A check against the hash of a random password costs as much as a real check, so a wrong email takes as long as a
-# wrong password and nobody can probe which emails exist by timing.
-_DUMMY_HASH = _hasher.hash("blazz-timing-equaliser")
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when the email is unknown, so a wrong email takes as long as a wrong password (no probing by timing).
+    Made on first use: hashing costs ~50-400 ms, too much for every start-up."""
+    return _hasher.hash("blazz-timing-equaliser")
+
 
 MIN_PASSWORD = 10
 _COMMON = {"password", "password1", "12345678", "123456789", "1234567890", "qwertyuiop", "iloveyou", "admin12345"}
@@ -51,7 +56,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
