@@ -16,8 +16,8 @@ from blazz.errors import Conflict, Invalid, NotFound
 from blazz.store import accounts as accounts_store
 from blazz.store.accounts import Account
 from blazz.whatsapp.events import StateChanged
-from blazz.whatsapp.protocol import AccountSpec, EngineError
-from blazz.whatsapp.session_manager import AccountStatus
+from blazz.whatsapp.protocol import AccountSpec, Engine, EngineError
+from blazz.whatsapp.session_manager import LIVE_STATES, AccountStatus
 from blazz.workspaces import Workspace
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ ENGINES = {
 }
 CLOUD_REQUIRED = ("phone_number_id", "waba_id", "access_token", "app_secret", "verify_token")
 CLOUD_OPTIONAL = ("graph_base_url",)
-SANDBOX_OPTIONAL = ("phone",)
+SANDBOX_OPTIONAL = ("phone", "linked", "name", "qr_rotate_s")  # see blazz/whatsapp/sandbox.py
 SECRET_SETTINGS = ("access_token", "app_secret", "verify_token")
 
 
@@ -88,12 +88,40 @@ async def add(ws: Workspace, name: str, engine: str, settings: dict | None = Non
     if engine not in ENGINES:
         raise Invalid("engine", f"Choose one of: {', '.join(ENGINES)}.")
     clean = _clean_settings(engine, settings or {})
-    webhook_key = secrets.token_urlsafe(18) if engine == "cloud_api" else None
+    webhook_key = new_webhook_key(ws) if engine == "cloud_api" else None
     account_id = await accounts_store.insert(ws.db, name, engine, clean, webhook_key)
     account = await accounts_store.get(ws.db, account_id)
     ws.sessions.add_account(spec_for(ws, account))
     await publish_state(ws, account.id)
     return account
+
+
+def new_webhook_key(ws: Workspace) -> str:
+    """The secret path part of a Cloud API webhook URL. It starts with the workspace id so the receiver finds the
+    account without an index over every workspace; the random rest is what makes it unguessable."""
+    return f"{ws.id}.{secrets.token_urlsafe(18)}"
+
+
+def webhook_workspace_id(key: str) -> int | None:
+    """The workspace a webhook key belongs to, or None for a key of another shape."""
+    head, dot, rest = (key or "").partition(".")
+    return int(head) if dot and rest and head.isdigit() and len(head) < 12 else None
+
+
+async def by_webhook_key(ws: Workspace, key: str) -> Account | None:
+    """The Cloud API account a webhook key belongs to in this workspace (deleted numbers have none)."""
+    account = await accounts_store.by_webhook_key(ws.db, key)
+    return account if account is not None and account.engine == "cloud_api" else None
+
+
+def engine_for(ws: Workspace, account: Account) -> Engine:
+    """The account's engine, started or not: sandbox controls and Cloud API webhooks work on it either way."""
+    key = (ws.id, account.id)
+    engine = ws.sessions.engine(key)
+    if engine is None:
+        ws.sessions.add_account(spec_for(ws, account))
+        engine = ws.sessions.engine(key)
+    return engine
 
 
 async def get(ws: Workspace, account_id: int) -> Account:
@@ -176,10 +204,29 @@ async def rename(ws: Workspace, account_id: int, name: str) -> Account:
     return await get(ws, account_id)
 
 
+async def update_settings(ws: Workspace, account_id: int, changes: dict) -> Account:
+    """Change a Cloud API number's settings (e.g. a new access token); blank values keep what is stored."""
+    account = await get(ws, account_id)
+    if account.engine != "cloud_api":
+        raise Invalid("engine", "Only Cloud API numbers have settings to change.")
+    if ws.sessions.state((ws.id, account.id)).state in LIVE_STATES:
+        raise Conflict("Disconnect this number first, then change its settings.")
+    given = {k: v for k, v in (changes or {}).items() if v not in (None, "")}
+    clean = _clean_settings(account.engine, {**account.settings, **given})
+    await accounts_store.update_settings(ws.db, account.id, settings=clean)
+    account = await get(ws, account_id)
+    ws.sessions.add_account(spec_for(ws, account))
+    await publish_state(ws, account.id)
+    return account
+
+
 async def make_default(ws: Workspace, account_id: int) -> None:
     await get(ws, account_id)
+    before = await accounts_store.default(ws.db)
     await accounts_store.set_default(ws.db, account_id)
     await publish_state(ws, account_id)
+    if before is not None and before.id != account_id:
+        await publish_state(ws, before.id)  # its card loses the star in every open tab
 
 
 async def delete(ws: Workspace, account_id: int) -> None:
@@ -188,6 +235,8 @@ async def delete(ws: Workspace, account_id: int) -> None:
     await ws.sessions.remove((ws.id, account.id))
     await accounts_store.soft_delete(ws.db, account.id)
     ws.bus.publish(ws.id, "account.deleted", ws=ws, account_id=account.id)
+    if account.is_default and (heir := await accounts_store.default(ws.db)) is not None:
+        await publish_state(ws, heir.id)  # the default moved to another number
 
 
 async def default_account(ws: Workspace) -> Account | None:
