@@ -101,7 +101,7 @@ class WhatsAppWebEngine:
         except OSError as exc:
             raise EngineError("storage", f"Cannot create this account's WhatsApp session folder ({exc}).") from exc
         self._resumed = await asyncio.to_thread(has_stored_login, self._db)
-        go_bridge.quiet_go_logging()
+        go_bridge.quiet_neonize_logging()
         workspace, account = self._key
         self._calls = go_bridge.GoCalls(f"wa-{workspace}-{account}")
         client = NewAClient(sqlite_name(self._db), props=DEVICE_PROPS, new_device=not self._resumed,
@@ -137,7 +137,8 @@ class WhatsAppWebEngine:
             stopped = calls.stop_go_client(client.uuid)
             # neonize calls Stop again from a finalizer at interpreter exit, where a dial under way would block
             # the exit until it times out; ours is already issued.
-            client._stop_finalizer.detach()
+            if finalizer := getattr(client, "_stop_finalizer", None):
+                finalizer.detach()
             done, _ = await asyncio.wait({stopped, *([self._session] if self._session else [])},
                                          timeout=STOP_WAIT_S, return_when=asyncio.ALL_COMPLETED)
             if stopped not in done:
@@ -236,7 +237,7 @@ class WhatsAppWebEngine:
             try:
                 answers = await client.is_on_whatsapp(*batch[start:start + CHECK_CHUNK])
             except NeonizeError as exc:
-                raise self._call_error(exc, "Could not ask WhatsApp which numbers it knows") from exc
+                raise _call_error(exc, "Could not ask WhatsApp which numbers it knows") from exc
             for answer in answers:
                 phone = queries.get(answer.Query) or queries.get(f"+{answer.JID.User}")
                 if phone is not None:
@@ -263,7 +264,7 @@ class WhatsAppWebEngine:
             if "404" in text or "410" in text:
                 raise EngineError("media_unavailable", "WhatsApp no longer has this file (media expires after "
                                                        "some weeks).") from exc
-            raise self._call_error(exc, "Downloading the file from WhatsApp failed") from exc
+            raise _call_error(exc, "Downloading the file from WhatsApp failed") from exc
 
     async def mark_read(self, chat: str, provider_ids: list[str], sender: str | None = None) -> None:
         """Blue ticks for the sender; a failure is logged, never raised (it only affects the ticks)."""
@@ -326,11 +327,12 @@ class WhatsAppWebEngine:
             raise EngineError("not_connected", "WhatsApp is not connected right now.")
         return self._client
 
-    def _call_error(self, exc: Exception, what: str) -> EngineError:
-        low = str(exc).lower()
-        if any(s in low for s in ("not connected", "client is nil", "not running", "doesn't contain a device")):
-            return EngineError("not_connected", f"{what}: WhatsApp is not connected right now.")
-        return EngineError("network", f"{what} ({exc}).")
+
+def _call_error(exc: Exception, what: str) -> EngineError:
+    if outbound.is_not_connected(exc):
+        return EngineError("not_connected", f"{what}: WhatsApp is not connected right now.")
+    return EngineError("network", f"{what} ({exc}).")
+
 
 def _b64(value: Any) -> bytes:
     return base64.b64decode(str(value), validate=True)

@@ -22,9 +22,8 @@ from typing import Any
 from neonize._binder import gocode
 from neonize.aioze import events as neonize_events
 from neonize.exc import NeonizeError
+from neonize.utils import ffmpeg as neonize_ffmpeg
 from neonize.utils.log import log as neonize_log
-
-log = logging.getLogger(__name__)
 
 # whatsmeow's own words when WhatsApp refuses its protocol version for a stored session (it then dispatches
 # ClientOutdated, an empty event we must not subscribe to: neonize #194 crashes on empty payloads).
@@ -147,11 +146,13 @@ def bind_event_loop(loop: asyncio.AbstractEventLoop) -> bool:
     return True
 
 
-def quiet_go_logging() -> None:
-    """Ask Go for warnings and errors only. By default neonize asks for every debug line, each one crossing
-    the FFI boundary; the lines we act on (client outdated) are errors."""
+def quiet_neonize_logging() -> None:
+    """Ask Go for warnings and errors only: by default neonize asks for every debug line, each one crossing the
+    FFI boundary, and the lines we act on (client outdated) are errors. Also skip neonize's warning that
+    ffmpeg is missing: it concerns neonize's media helpers, which Blazz does not use."""
     if neonize_log.level == logging.NOTSET:
         neonize_log.setLevel(logging.WARNING)
+    neonize_ffmpeg._ffmpeg_checked = True
 
 
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()

@@ -1,6 +1,7 @@
 """neonize's inbound protobufs (live messages, receipts, history sync) turned into Blazz's own events.
 
-Pure functions: no client, no I/O. What needs the Go client (looking up a phone for a LID) is the engine's job;
+Pure functions: no client, no I/O. What needs the Go client (looking up a phone for a LID) is done by
+`session_events`;
 here a LID is resolved only from what the event itself says (`SenderAlt`, `RecipientAlt`, the history's
 phone↔LID table) or from mappings learnt earlier (`lids`: LID user → E.164).
 """
@@ -263,7 +264,7 @@ def from_receipt_event(key: AccountKey, ev: ReceiptProto) -> Receipt | None:
 
 
 def from_history(data: HistorySync, lids: dict[str, str], own_phone: str | None) -> Iterator[InboundMessage]:
-    """Every chat message of a history-sync chunk, oldest conversation order as WhatsApp sent it."""
+    """Every chat message of a history-sync chunk, in the order WhatsApp sent them."""
     for mapping in data.phoneNumberToLidMappings:
         learn_alt(lids, addr_of(mapping.lidJID), addr_of(mapping.pnJID))
     for conversation in data.conversations:

@@ -155,11 +155,17 @@ _RATE_LIMITED = ("rate-overlimit", "rate limit", "429")
 _TOO_LARGE = ("413", "too large", "payload too big")
 
 
+def is_not_connected(error: Exception) -> bool:
+    """Whether a neonize failure only means there is no live connection (worth retrying later)."""
+    low = str(error).lower()
+    return any(s in low for s in _NOT_CONNECTED)
+
+
 def send_error(error: Exception) -> SendError:
     """Classify a neonize failure while sending or uploading."""
     text = str(error)
     low = text.lower()
-    if any(s in low for s in _NOT_CONNECTED):
+    if is_not_connected(error):
         return SendError("not_connected", "WhatsApp is not connected right now; the message will be retried.",
                          retry=True)
     if any(s in low for s in _NOT_ON_WHATSAPP):

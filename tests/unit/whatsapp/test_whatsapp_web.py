@@ -755,6 +755,21 @@ async def test_a_voice_note_is_push_to_talk_opus(sender, tmp_path: Path):
     assert audio.PTT is True and audio.mimetype == "audio/ogg; codecs=opus" and audio.seconds == 7
 
 
+async def test_video_and_plain_audio(sender, tmp_path: Path):
+    engine, _, fake = sender
+    clip, song = tmp_path / "clip.mp4", tmp_path / "song.mp3"
+    clip.write_bytes(b"\x00\x00\x00\x18ftypmp42 video")
+    song.write_bytes(b"ID3 audio")
+    await engine.send(OutgoingMessage(to=f"+{CUSTOMER}", kind="video", text="Cara pakai", media_path=clip,
+                                      mime="video/mp4"))
+    await engine.send(OutgoingMessage(to=f"+{CUSTOMER}", kind="audio", media_path=song))
+    assert [media_type for _, media_type in fake.uploads] == [1, 2]  # MediaVideo, MediaAudio
+    (_, video), (_, audio) = fake.sent
+    assert video.videoMessage.caption == "Cara pakai" and video.videoMessage.mimetype == "video/mp4"
+    assert audio.audioMessage.PTT is False and audio.audioMessage.mimetype == "audio/mpeg"
+    assert not audio.audioMessage.HasField("seconds")  # unknown without decoding; phones read it on playback
+
+
 @pytest.mark.parametrize(("error", "code", "retry"), [
     ("failed to send: websocket not connected", "not_connected", True),
     ("the store doesn't contain a device JID", "not_connected", True),
