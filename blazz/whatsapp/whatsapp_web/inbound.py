@@ -1,9 +1,8 @@
 """neonize's inbound protobufs (live messages, receipts, history sync) turned into Blazz's own events.
 
-Pure functions: no client, no I/O. What needs the Go client (looking up a phone for a LID) is done by
-`session_events`;
-here a LID is resolved only from what the event itself says (`SenderAlt`, `RecipientAlt`, the history's
-phone↔LID table) or from mappings learnt earlier (`lids`: LID user → E.164).
+Pure functions: no client, no I/O. Looking up a phone for a LID in whatsmeow's table is done by
+`session_events`; here a LID is resolved only from what the event itself says (`SenderAlt`, `RecipientAlt`,
+the history's phone↔LID table) or from mappings learnt earlier (`lids`: LID user → E.164).
 """
 
 from __future__ import annotations
