@@ -21,8 +21,10 @@ from blazz.config import Settings
 from blazz.runtime import Runtime
 from blazz.web import filters
 from blazz.web.account import AccountController
+from blazz.web.accounts import AccountsController
 from blazz.web.api import api_router
 from blazz.web.auth import AuthController, login_rate_limit, retrieve_user
+from blazz.web.cloud_webhook import cloud_receive, cloud_verify
 from blazz.web.errors import EXCEPTION_HANDLERS
 from blazz.web.events import EventsController
 from blazz.web.health import health
@@ -66,8 +68,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             health,
+            cloud_verify,
+            cloud_receive,
             AuthController,
             AccountController,
+            AccountsController,
             NewWorkspaceController,
             ShellController,
             SettingsController,

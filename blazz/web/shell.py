@@ -18,7 +18,6 @@ SECTIONS = {
     "campaigns": ("Campaigns", "Personalised broadcasts to groups of contacts, paced to keep your number safe."),
     "templates": ("Templates", "Reusable messages with variables such as {{first_name}}, for replies and campaigns."),
     "automation": ("Automation", "Auto-replies, business hours and webhooks that work while you sleep."),
-    "accounts": ("WhatsApp numbers", "Connect your WhatsApp numbers by scanning a QR code, or add a Cloud API number."),
     "dashboard": ("Dashboard", "Messages, response times and campaign results at a glance."),
 }
 
