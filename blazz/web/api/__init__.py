@@ -13,10 +13,12 @@ from __future__ import annotations
 from litestar import Router
 from litestar.di import Provide
 
+from blazz.web.api.accounts import AccountsApi
 from blazz.web.api.auth import api_token_guard, provide_api_workspace, provide_identity
 from blazz.web.api.me import MeController
+from blazz.web.api.sandbox import SandboxApi
 
-API_CONTROLLERS: list = [MeController]
+API_CONTROLLERS: list = [MeController, AccountsApi, SandboxApi]
 
 
 def api_router() -> Router:
