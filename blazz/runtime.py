@@ -9,14 +9,24 @@ from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from blazz import __version__, accounts
+from blazz import __version__, accounts, ingest
 from blazz.bus import Bus
 from blazz.config import Settings
+from blazz.delivery import Delivery
 from blazz.store import workspaces as ws_store
 from blazz.store.registry import Databases
 from blazz.store.workspaces import WorkspaceRow
-from blazz.whatsapp.events import Event, PairCode, QrCode, StateChanged
-from blazz.whatsapp.session_manager import SessionManager
+from blazz.whatsapp.events import (
+    Event,
+    HistoryBatch,
+    Inbound,
+    PairCode,
+    QrCode,
+    Receipt,
+    StateChanged,
+    TemporaryBan,
+)
+from blazz.whatsapp.session_manager import AccountStatus, SessionManager
 from blazz.workspaces import Workspace
 
 EventHandler = Callable[[Workspace, Event], Awaitable[None]]
@@ -43,6 +53,7 @@ class Runtime:
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop everything runs on, for calls from threads
         # Periodic work registered by services (retries, campaigns, backups); each runs on every heartbeat.
         self.tick_jobs: list[Callable[[], Awaitable[None]]] = []
+        self.delivery = Delivery(self)  # outbox workers, one per connected number
 
     @property
     def app_db(self):
@@ -55,6 +66,13 @@ class Runtime:
         self.on_event(StateChanged, accounts.on_state_changed)
         self.on_event(QrCode, _publish_account)
         self.on_event(PairCode, _publish_account)
+        # Delivery pipeline: a worker while a number is connected, receipts, bans, inbound ingest, media retries.
+        self.on_event(StateChanged, self.delivery.on_state)
+        self.on_event(Receipt, self.delivery.on_receipt)
+        self.on_event(TemporaryBan, self.delivery.on_ban)
+        self.on_event(Inbound, ingest.on_inbound)
+        self.on_event(HistoryBatch, ingest.on_history)
+        self.tick_jobs.append(self.delivery.tick)
         if self.settings.start_whatsapp:
             await self.restore_sessions()
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_S, id="heartbeat")
@@ -66,6 +84,7 @@ class Runtime:
         self.running = False
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.delivery.stop()  # before the sessions: the send in hand still has its engine
         await self.sessions.close()
         self.bus.close()
         await self.dbs.close()
@@ -128,7 +147,18 @@ class Runtime:
             "version": self.version,
             "uptime_s": round(time.time() - self.started_at, 1),
             "components": components,
+            "accounts": [_account_health(status) for _, status in sorted(self.sessions.states().items())],
         }
+
+
+def _account_health(status: AccountStatus) -> dict:
+    """One number's health: enough to see a flapping or failing session without opening the app."""
+    last = status.last_event_at
+    return {
+        "workspace_id": status.key[0], "account_id": status.key[1], "engine": status.engine, "state": status.state,
+        "last_event_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last)) if last else None,
+        "reconnects": status.reconnects, "last_error": status.last_error,
+    }
 
 
 async def _publish_account(ws: Workspace, event: QrCode | PairCode) -> None:
