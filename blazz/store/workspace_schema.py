@@ -170,3 +170,98 @@ def m001_core(db: sqlite_utils.Database) -> None:
     tokenize = "unicode61 remove_diacritics 2"
     db["messages"].enable_fts(["body"], create_triggers=True, tokenize=tokenize)
     db["contacts"].enable_fts(["name", "phone", "email"], create_triggers=True, tokenize=tokenize)
+
+
+@WORKSPACE_MIGRATIONS
+def m002_contacts_crm(db: sqlite_utils.Database) -> None:
+    """Contacts list indexes, substring search over phone digits, and CSV/Excel import jobs with their rejected rows."""
+    run_script(
+        db,
+        """
+        -- The list pages walk one of these in order and stop after a page: no sort of 100k rows per request.
+        CREATE INDEX contacts_live_name ON contacts(name COLLATE NOCASE, id) WHERE deleted_at IS NULL;
+        CREATE INDEX contacts_live_created ON contacts(created_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX contacts_live_updated ON contacts(updated_at, id) WHERE deleted_at IS NULL;
+        CREATE INDEX contacts_deleted ON contacts(deleted_at) WHERE deleted_at IS NOT NULL;
+        CREATE INDEX contacts_opted_out ON contacts(opted_out_at) WHERE opted_out_at IS NOT NULL;
+        CREATE INDEX contacts_favourite ON contacts(favourite) WHERE favourite = 1;
+        CREATE INDEX contacts_email ON contacts(email COLLATE NOCASE) WHERE email != '';
+        -- Trigram index over the stored E.164 numbers: any run of 3+ digits typed in the search box finds them.
+        CREATE VIRTUAL TABLE contacts_phone_fts USING fts5(
+            phone, content='contacts', content_rowid='id', tokenize='trigram'
+        );
+        CREATE TRIGGER contacts_phone_ai AFTER INSERT ON contacts WHEN new.phone IS NOT NULL BEGIN
+            INSERT INTO contacts_phone_fts (rowid, phone) VALUES (new.id, new.phone);
+        END;
+        CREATE TRIGGER contacts_phone_ad AFTER DELETE ON contacts WHEN old.phone IS NOT NULL BEGIN
+            INSERT INTO contacts_phone_fts (contacts_phone_fts, rowid, phone) VALUES ('delete', old.id, old.phone);
+        END;
+        CREATE TRIGGER contacts_phone_au AFTER UPDATE OF phone ON contacts BEGIN
+            INSERT INTO contacts_phone_fts (contacts_phone_fts, rowid, phone)
+                SELECT 'delete', old.id, old.phone WHERE old.phone IS NOT NULL;
+            INSERT INTO contacts_phone_fts (rowid, phone) SELECT new.id, new.phone WHERE new.phone IS NOT NULL;
+        END;
+        INSERT INTO contacts_phone_fts (rowid, phone) SELECT id, phone FROM contacts WHERE phone IS NOT NULL;
+        CREATE TABLE contact_imports (
+            id INTEGER PRIMARY KEY,
+            filename TEXT NOT NULL,
+            stored_file TEXT,            -- the upload, kept under the workspace folder until the import ends
+            status TEXT NOT NULL DEFAULT 'mapping'
+                CHECK (status IN ('mapping', 'running', 'done', 'failed', 'cancelled')),
+            options TEXT NOT NULL DEFAULT '{}',  -- JSON: column mapping, group, duplicate policy, region
+            total_rows INTEGER NOT NULL DEFAULT 0,
+            processed INTEGER NOT NULL DEFAULT 0,
+            created INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            rejected INTEGER NOT NULL DEFAULT 0,
+            error TEXT,
+            user_id INTEGER,
+            created_at INTEGER NOT NULL,
+            started_at INTEGER,
+            finished_at INTEGER
+        );
+        CREATE INDEX contact_imports_created ON contact_imports(created_at);
+        CREATE TABLE contact_import_errors (
+            import_id INTEGER NOT NULL REFERENCES contact_imports(id) ON DELETE CASCADE,
+            row INTEGER NOT NULL,           -- as a spreadsheet numbers it: the header is row 1
+            message TEXT NOT NULL,
+            cells TEXT NOT NULL DEFAULT '[]',  -- JSON list: the row as it was, for the downloadable report
+            PRIMARY KEY (import_id, row)
+        ) WITHOUT ROWID;
+        """,
+    )
+
+
+@WORKSPACE_MIGRATIONS
+def m003_delivery(db: sqlite_utils.Database) -> None:
+    """Delivery pipeline: per-account pacing state, retryable inbound media downloads, and an FTS trigger that
+    re-indexes a message only when its body changes (status ticks no longer rewrite the search index)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE pacing_state (
+            account_id INTEGER PRIMARY KEY REFERENCES accounts(id),
+            day TEXT NOT NULL DEFAULT '',             -- the workspace-local date the counters belong to
+            sent_today INTEGER NOT NULL DEFAULT 0,    -- campaign messages sent on `day`
+            since_pause INTEGER NOT NULL DEFAULT 0,   -- campaign messages since the last long pause
+            next_send_at REAL NOT NULL DEFAULT 0,     -- earliest next campaign send (gap or long pause)
+            paused_reason TEXT,                       -- set while the circuit breaker holds the campaign lane
+            paused_until REAL,                        -- when it lifts by itself; NULL = until the owner resumes
+            owner_active_at REAL,                     -- last message typed on the phone itself
+            updated_at REAL NOT NULL
+        );
+        ALTER TABLE media ADD COLUMN account_id INTEGER REFERENCES accounts(id);  -- whose engine downloads it
+        ALTER TABLE media ADD COLUMN next_attempt_at REAL;
+        ALTER TABLE media ADD COLUMN last_error TEXT;
+        DROP INDEX media_pending;
+        CREATE INDEX media_pending ON media(next_attempt_at) WHERE status = 'pending';
+        CREATE INDEX messages_media ON messages(media_id) WHERE media_id IS NOT NULL;
+        -- sqlite-utils' enable_fts() would put back a trigger firing on any column: re-create this one after it.
+        DROP TRIGGER messages_au;
+        CREATE TRIGGER messages_au AFTER UPDATE OF body ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.rowid, old.body);
+            INSERT INTO messages_fts (rowid, body) VALUES (new.rowid, new.body);
+        END;
+        """,
+    )

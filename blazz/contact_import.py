@@ -1,0 +1,648 @@
+"""Importing contacts from CSV or Excel files and exporting them to CSV.
+
+An import goes in three steps: `upload` keeps the file and reads its first rows (columns are guessed from their
+headers and contents), `start` takes the confirmed column mapping and runs the import as a background task, and
+the result (counts plus every rejected row with its reason) stays in `contact_imports`. Valid rows land in batches;
+a bad row is reported and never stops the others. Files of any common encoding are read line by line, so a file
+that mixes UTF-8 and Windows-1252 lines (two exports pasted together) still reads right.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import datetime as dt
+import io
+import logging
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from blazz import contacts, phones, workspace_settings
+from blazz.errors import Invalid, NotFound
+from blazz.store import contacts as store
+from blazz.store import custom_fields as fields_store
+from blazz.store.contacts import ImportJob, ImportRow
+from blazz.store.custom_fields import CustomField
+from blazz.workspaces import Workspace
+
+log = logging.getLogger(__name__)
+
+MAX_FILE_BYTES = 50 * 1024 * 1024  # ~600k rows of a typical contact export
+PREVIEW_ROWS = 5
+BATCH = 5000  # rows per write transaction: big enough to be fast, small enough that other writes interleave
+PUBLISH_EVERY_S = 0.2  # progress events at most five times a second
+CELL_LIMIT = 5000
+EVENT = "contact_import"
+TARGETS = ("phone", "name", "first_name", "last_name", "email", "groups", "notes")
+TARGET_LABELS = {"phone": "Phone", "name": "Full name", "first_name": "First name", "last_name": "Last name",
+                 "email": "Email", "groups": "Groups", "notes": "Notes"}
+# Header words people use for each column, in English and Indonesian; compared after `_norm`.
+ALIASES = {
+    "phone": ("phone", "phone number", "mobile", "mobile phone", "mobile number", "cell", "cellphone", "tel",
+              "telephone", "whatsapp", "whatsapp number", "wa", "no wa", "nomor wa", "number", "hp", "no hp",
+              "nomor hp", "nomor", "no telp", "telepon", "handphone", "msisdn", "contact number"),
+    "name": ("name", "full name", "fullname", "nama", "nama lengkap", "contact", "contact name", "customer",
+             "customer name", "pelanggan", "display name"),
+    "first_name": ("first name", "firstname", "given name", "nama depan", "first"),
+    "last_name": ("last name", "lastname", "surname", "family name", "nama belakang", "last"),
+    "email": ("email", "e mail", "email address", "mail", "surel", "alamat email"),
+    "groups": ("groups", "group", "tags", "tag", "labels", "label", "grup", "kelompok", "segment"),
+    "notes": ("notes", "note", "catatan", "keterangan", "comment", "comments", "remarks", "description"),
+}
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?\d[\d .]*$")
+_GROUP_SPLIT = re.compile(r"[|;]")
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", str(text).casefold().replace("_", " ")).split())
+
+
+def safe_cell(value: Any) -> str:
+    """A value as a CSV cell that a spreadsheet will not run: text that starts like a formula gets a quote first.
+
+    Phone numbers and other plain numbers (`+6281…`, `-12`) are left as they are.
+    """
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+# -- reading files ------------------------------------------------------------------------------------------------
+
+
+def sniff(head: bytes) -> str:
+    """"csv" or "xlsx" from a file's first bytes; `Invalid("file", ...)` for anything that is not a table of text."""
+    if head.startswith(b"PK\x03\x04"):
+        return "xlsx"
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise Invalid("file", "This is an old Excel (.xls) file. Save it as .xlsx or CSV and upload that.")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "csv"  # UTF-16 text, as Excel's "Unicode text" export writes it
+    if not head.strip():
+        raise Invalid("file", "The file is empty.")
+    if b"\x00" in head:
+        raise Invalid("file", "This file is not a CSV or Excel file (it holds binary data).")
+    control = sum(1 for b in head if b < 32 and b not in (9, 10, 13)) + head.count(0x7F)
+    if control > len(head) * 0.01:
+        raise Invalid("file", "This file is not a CSV or Excel file (it holds binary data).")
+    return "csv"
+
+
+def _decode(line: bytes) -> str:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return line.decode("cp1252")
+        except UnicodeDecodeError:
+            return line.decode("latin-1")
+
+
+def _text_lines(path: Path) -> Iterator[str]:
+    """The file's lines as text, each decoded on its own (UTF-8, else Windows-1252), BOM and NULs dropped."""
+    with path.open("rb") as f:
+        head = f.read(4)
+        f.seek(0)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            text = f.read().decode("utf-16", errors="replace")
+            yield from io.StringIO(text.replace("\x00", ""), newline="")
+            return
+        sample = f.read(65536)
+        f.seek(0)
+        # Classic Mac files end lines with a lone CR; everything else has LF somewhere.
+        mac = b"\n" not in sample and b"\r" in sample
+        lines: Iterable[bytes] = (part + b"\n" for part in f.read().split(b"\r")) if mac else f
+        first = True
+        for raw in lines:
+            if first:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
+                first = False
+            text = _decode(raw)
+            yield text.replace("\x00", "") if "\x00" in text else text
+
+
+def _delimiter(header_line: str) -> str:
+    counts = {d: 0 for d in (",", ";", "\t", "|")}
+    quoted = False
+    for ch in header_line:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] else ","
+
+
+def _csv_rows(path: Path) -> tuple[str, Iterator[list[str]]]:
+    lines = _text_lines(path)
+    first = ""
+    buffered: list[str] = []
+    for line in lines:
+        buffered.append(line)
+        if line.strip():
+            first = line
+            break
+    delimiter = _delimiter(first)
+
+    def all_lines() -> Iterator[str]:
+        yield from buffered
+        yield from lines
+
+    csv.field_size_limit(1 << 24)
+    reader = csv.reader(all_lines(), delimiter=delimiter, strict=False)
+    return delimiter, reader
+
+
+def _xlsx_rows(path: Path) -> Iterator[list[str]]:
+    try:
+        import openpyxl
+    except ImportError as exc:  # the optional dependency is missing: say so instead of failing later
+        raise Invalid("file", "Excel files need the openpyxl package; upload a CSV instead.") from exc
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:
+        raise Invalid("file", "This Excel file could not be opened; save it again or upload a CSV.") from exc
+
+    def rows() -> Iterator[list[str]]:
+        try:
+            for values in book.active.iter_rows(values_only=True):
+                yield [_xlsx_cell(v) for v in values]
+        finally:
+            book.close()
+
+    return rows()
+
+
+def _xlsx_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # phone numbers typed into Excel come back as floats
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def read_rows(path: Path, kind: str) -> Iterator[tuple[int, list[str]]]:
+    """(row number as a spreadsheet shows it, cells) for every record of the file, blank ones included."""
+    rows = _xlsx_rows(path) if kind == "xlsx" else _csv_rows(path)[1]
+    number = 0
+    try:
+        for number, cells in enumerate(rows, start=1):
+            yield number, cells
+    except csv.Error as exc:
+        raise Invalid("file", f"The file could not be read past row {number}: {exc}.") from exc
+
+
+# -- inspecting an upload -----------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Inspection:
+    kind: str
+    delimiter: str
+    has_header: bool
+    headers: list[str]
+    sample: list[list[str]]
+    mapping: list[str]  # per column: a target, "field:<key>", or "" to skip it
+    total_rows: int
+
+
+def _looks_like_phone(value: str) -> bool:
+    return sum(ch.isdigit() for ch in value) >= 7 and phones._ALLOWED.match(value) is not None
+
+
+def guess_mapping(headers: Sequence[str], sample: Sequence[Sequence[str]], specs: Sequence[CustomField]) -> list[str]:
+    by_alias = {alias: target for target, words in ALIASES.items() for alias in words}
+    by_field = {_norm(s.key): f"field:{s.key}" for s in specs} | {_norm(s.label): f"field:{s.key}" for s in specs}
+    mapping, used = [], set()
+    for header in headers:
+        key = _norm(header)
+        target = by_field.get(key) or by_alias.get(key) or ""
+        if target in used:
+            target = ""
+        used.add(target)
+        mapping.append(target)
+    if "phone" not in mapping:
+        for col in range(len(headers)):
+            values = [row[col] for row in sample if col < len(row) and row[col].strip()]
+            if values and sum(map(_looks_like_phone, values)) >= 0.6 * len(values) and not mapping[col]:
+                mapping[col] = "phone"
+                break
+    return mapping
+
+
+def inspect_file(path: Path, kind: str, specs: Sequence[CustomField]) -> Inspection:
+    """Headers, the first rows, a guessed mapping and the number of data rows of an uploaded file."""
+    delimiter = _csv_rows(path)[0] if kind == "csv" else ","
+    records = ((n, cells) for n, cells in read_rows(path, kind) if any(c.strip() for c in cells))
+    first = next(records, None)
+    if first is None:
+        raise Invalid("file", "The file has no rows.")
+    head = [c.strip() for c in first[1]]
+    sample, total = [], 0
+    for _, cells in records:
+        total += 1
+        if len(sample) < PREVIEW_ROWS:
+            sample.append([c.strip() for c in cells])
+    width = max([len(head), *(len(r) for r in sample)])
+    head += [""] * (width - len(head))
+    sample = [r + [""] * (width - len(r)) for r in sample]
+    mapping = guess_mapping(head, sample, specs)
+    # A first row holding a phone number is data, not a header.
+    has_header = not any(_looks_like_phone(c) for c in head) or any(m and m != "phone" for m in mapping)
+    if not has_header:
+        sample = ([head, *sample])[:PREVIEW_ROWS]
+        total += 1
+        headers = [f"Column {i + 1}" for i in range(width)]
+        mapping = guess_mapping(headers, sample, specs)
+    else:
+        headers = [h or f"Column {i + 1}" for i, h in enumerate(head)]
+    return Inspection(kind, delimiter, has_header, headers, sample, mapping, total)
+
+
+async def upload(ws: Workspace, filename: str, data: bytes, user_id: int | None) -> tuple[ImportJob, Inspection]:
+    """Keep an uploaded file for the mapping step and read its first rows; bad files are refused here, unchanged."""
+    if not data:
+        raise Invalid("file", "Choose a CSV or Excel file to upload.")
+    if len(data) > MAX_FILE_BYTES:
+        raise Invalid("file", f"The file is over {MAX_FILE_BYTES // 1024 // 1024} MB; split it and import the parts.")
+    kind = sniff(data[:65536])
+    folder = ws.folder / "imports"
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = folder / f"{secrets.token_hex(8)}.{kind}"
+    await asyncio.to_thread(stored.write_bytes, data)
+    try:
+        specs = await fields_store.list_all(ws.db)
+        inspection = await asyncio.to_thread(inspect_file, stored, kind, specs)
+    except BaseException:
+        stored.unlink(missing_ok=True)
+        raise
+    name = (Path(filename or "contacts.csv").name or "contacts.csv")[:200]
+    options = {"kind": kind, "has_header": inspection.has_header, "headers": inspection.headers}
+    job_id = await ws.db.execute_write_fn(
+        lambda conn: store.create_import(conn, name, str(stored.relative_to(ws.folder)), options,
+                                         inspection.total_rows, user_id, int(time.time())))
+    await _forget_abandoned(ws)
+    return await get_job(ws, job_id), inspection
+
+
+async def inspection_of(ws: Workspace, job: ImportJob) -> Inspection:
+    path = _stored_path(ws, job)
+    specs = await fields_store.list_all(ws.db)
+    return await asyncio.to_thread(inspect_file, path, job.options["kind"], specs)
+
+
+def _stored_path(ws: Workspace, job: ImportJob) -> Path:
+    if not job.stored_file:
+        raise NotFound("The uploaded file of this import is gone; upload it again.")
+    path = (ws.folder / job.stored_file).resolve()
+    if ws.folder.resolve() not in path.parents or not path.exists():
+        raise NotFound("The uploaded file of this import is gone; upload it again.")
+    return path
+
+
+async def _forget_abandoned(ws: Workspace) -> None:
+    """Uploads left at the mapping step for a day are dropped, files included."""
+    stale = await store.stale_imports(ws.db, int(time.time()) - 86_400)
+    for job in stale:
+        if job.stored_file:
+            (ws.folder / job.stored_file).unlink(missing_ok=True)
+    if stale:
+        await ws.db.execute_write_fn(lambda conn: store.cancel_imports(conn, [j.id for j in stale]))
+
+
+# -- running an import --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A confirmed import: what each column is, where contacts go and what happens to numbers already saved."""
+
+    mapping: tuple[str, ...]
+    policy: str = "skip"  # or "update": fill in what the file has over what is saved
+    group_id: int | None = None
+    region: str | None = None
+    has_header: bool = True
+
+
+@dataclass(slots=True)
+class Progress:
+    job_id: int
+    total: int
+    processed: int = 0
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    last_publish: float = 0.0
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else min(100, round(self.processed * 100 / self.total))
+
+
+_RUNNING: dict[tuple[int, int], tuple[asyncio.Task, Progress]] = {}
+
+
+def check_plan(mapping: Sequence[str], specs: Sequence[CustomField], width: int) -> tuple[str, ...]:
+    keys = {s.key for s in specs}
+    clean: list[str] = []
+    for target in list(mapping)[:width] + [""] * max(0, width - len(mapping)):
+        target = (target or "").strip()
+        if target.startswith("field:") and target[6:] not in keys:
+            raise Invalid("mapping", "One column is mapped to a custom field that no longer exists.")
+        if target and target not in TARGETS and not target.startswith("field:") and target != "new_field":
+            raise Invalid("mapping", f"Unknown column type {target}.")
+        if target and target != "new_field" and target in clean:
+            raise Invalid("mapping", f"Only one column can be {TARGET_LABELS.get(target, target)}.")
+        clean.append(target)
+    if "phone" not in clean:
+        raise Invalid("mapping", "Choose which column holds the phone number.")
+    return tuple(clean)
+
+
+async def start(ws: Workspace, bus: Any, job_id: int, mapping: Sequence[str], *, policy: str = "skip",
+                group_id: int | None = None, new_group: str = "", region: str | None = None) -> ImportJob:
+    """Check the mapping and run the import in the background; progress goes out on the bus as it runs."""
+    job = await get_job(ws, job_id)
+    if job.status != "mapping":
+        raise Invalid("import", "This import has already run; upload the file again to import it once more.")
+    _stored_path(ws, job)
+    if policy not in ("skip", "update"):
+        raise Invalid("policy", "Choose whether to skip or update contacts that already exist.")
+    region = phones.check_region(region)
+    settings = await workspace_settings.load(ws.db)
+    if region and not settings.default_region:
+        await workspace_settings.update(ws.db, default_region=region)  # the first import teaches the workspace
+    specs = await fields_store.list_all(ws.db)
+    plan_mapping = list(check_plan(mapping, specs, len(job.options["headers"])))
+    for col, target in enumerate(plan_mapping):
+        if target == "new_field":
+            spec = await contacts.create_field(ws, job.options["headers"][col] or f"Column {col + 1}", "text")
+            plan_mapping[col] = f"field:{spec.key}"
+    if new_group.strip():
+        group_id = (await contacts.create_group(ws, new_group)).id
+    elif group_id is not None:
+        await contacts.get_group(ws, group_id)
+    plan = Plan(tuple(plan_mapping), policy, group_id, region or settings.default_region, job.options["has_header"])
+    options = {**job.options, "mapping": list(plan.mapping), "policy": policy, "group_id": group_id,
+               "region": plan.region}
+    if not await ws.db.execute_write_fn(lambda conn: store.mark_import_running(conn, job_id, options,
+                                                                                int(time.time()))):
+        raise Invalid("import", "This import has already started.")
+    progress = Progress(job_id, job.total_rows)
+    task = asyncio.get_running_loop().create_task(_run(ws, bus, job, plan, progress), name=f"import-{job_id}")
+    _RUNNING[(ws.id, job_id)] = (task, progress)
+    task.add_done_callback(lambda _t: _RUNNING.pop((ws.id, job_id), None))
+    return await get_job(ws, job_id)
+
+
+async def import_now(ws: Workspace, filename: str, data: bytes, *, policy: str = "skip", group: str = "",
+                     user_id: int | None = None) -> ImportJob:
+    """Upload and import in one call with the guessed mapping, waiting for the end (the REST API's way)."""
+    job, inspection = await upload(ws, filename, data, user_id)
+    group_id = None
+    if group.strip():
+        name = contacts.clean_group_name(group)
+        existing = next((g for g in await contacts.groups(ws) if g.name.casefold() == name.casefold()), None)
+        group_id = existing.id if existing else (await contacts.create_group(ws, name)).id
+    try:
+        await start(ws, None, job.id, inspection.mapping, policy=policy, group_id=group_id)
+    except Invalid:
+        await cancel(ws, job.id)
+        raise
+    running = _RUNNING.get((ws.id, job.id))
+    if running:
+        await asyncio.shield(running[0])
+    return await get_job(ws, job.id)
+
+
+async def cancel(ws: Workspace, job_id: int) -> None:
+    """Drop an import that has not started (its file goes too)."""
+    job = await get_job(ws, job_id)
+    if job.status != "mapping":
+        raise Invalid("import", "Only an import that has not started can be cancelled.")
+    if job.stored_file:
+        (ws.folder / job.stored_file).unlink(missing_ok=True)
+    await ws.db.execute_write_fn(lambda conn: store.cancel_imports(conn, [job_id]))
+
+
+async def _run(ws: Workspace, bus: Any, job: ImportJob, plan: Plan, progress: Progress) -> None:
+    path = _stored_path(ws, job)
+    specs = {s.key: s for s in await fields_store.list_all(ws.db)}
+    rows = read_rows(path, job.options["kind"])
+    seen: dict[str, int] = {}
+    started = time.perf_counter()
+    try:
+        if plan.has_header:
+            next((r for r in rows if any(c.strip() for c in r[1])), None)
+        pending = asyncio.ensure_future(asyncio.to_thread(_prepare, rows, plan, specs, seen))
+        while True:
+            good, bad, done = await pending
+            if not done:  # read and check the next batch while this one is written
+                pending = asyncio.ensure_future(asyncio.to_thread(_prepare, rows, plan, specs, seen))
+            counts = await ws.db.execute_write_fn(
+                lambda conn, good=good, bad=bad: store.import_batch(conn, job.id, good, bad, plan.policy,
+                                                                    plan.group_id, contacts.GROUP_COLORS,
+                                                                    int(time.time())))
+            progress.processed += len(good) + len(bad)
+            progress.created += counts[0]
+            progress.updated += counts[1]
+            progress.skipped += counts[2]
+            progress.rejected += counts[3]
+            _publish(ws, bus, progress, force=done)
+            if done:
+                break
+        await ws.db.execute_write_fn(lambda conn: store.finish_import(conn, job.id, "done", None, int(time.time())))
+        log.info("import %d done in %.1f s: %d created, %d updated, %d skipped, %d rejected", job.id,
+                 time.perf_counter() - started, progress.created, progress.updated, progress.skipped,
+                 progress.rejected, extra={"workspace": ws.slug})
+    except Exception as exc:
+        message = exc.message if isinstance(exc, Invalid) else "The import stopped because of an internal error."
+        if not isinstance(exc, Invalid):
+            log.exception("import %d failed", job.id, extra={"workspace": ws.slug})
+        await ws.db.execute_write_fn(lambda conn: store.finish_import(conn, job.id, "failed", message,
+                                                                      int(time.time())))
+    finally:
+        path.unlink(missing_ok=True)
+        if bus is not None:
+            bus.publish(ws.id, EVENT, job=await get_job(ws, job.id), slug=ws.slug)
+
+
+def _publish(ws: Workspace, bus: Any, progress: Progress, force: bool = False) -> None:
+    now = time.monotonic()
+    if bus is None or (not force and now - progress.last_publish < PUBLISH_EVERY_S):
+        return
+    progress.last_publish = now
+    bus.publish(ws.id, EVENT, job=None, progress=progress, slug=ws.slug)
+
+
+def _prepare(rows: Iterator[tuple[int, list[str]]], plan: Plan, specs: dict[str, CustomField],
+             seen: dict[str, int]) -> tuple[list[ImportRow], list[tuple[int, str, list[str]]], bool]:
+    """Read and check up to BATCH records: (good rows, rejected rows with reasons, whether the file ended)."""
+    good: list[ImportRow] = []
+    bad: list[tuple[int, str, list[str]]] = []
+    for number, cells in rows:
+        if not any(c.strip() for c in cells):
+            continue  # blank lines are not rows
+        try:
+            row = _row(number, cells, plan, specs)
+        except Invalid as exc:
+            bad.append((number, exc.message, cells))
+        else:
+            first = seen.get(row.phone)
+            if first is not None:
+                bad.append((number, f"Same phone as row {first}; only the first one is imported.", cells))
+            else:
+                seen[row.phone] = number
+                good.append(row)
+        if len(good) + len(bad) >= BATCH:
+            return good, bad, False
+    return good, bad, True
+
+
+def _row(number: int, cells: list[str], plan: Plan, specs: dict[str, CustomField]) -> ImportRow:
+    values: dict[str, str] = {}
+    fields: dict[str, Any] = {}
+    groups: list[str] = []
+    phone = ""
+    for col, target in enumerate(plan.mapping):
+        if not target or col >= len(cells):
+            continue
+        raw = cells[col].strip()
+        if len(raw) > CELL_LIMIT:
+            raise Invalid(target, f"A cell in column {col + 1} is over {CELL_LIMIT} characters.")
+        if target == "phone":
+            phone = raw
+        elif target == "email":
+            values["email"] = contacts.clean_email(raw)
+        elif target == "groups":
+            groups = [contacts.clean_group_name(g) for g in _GROUP_SPLIT.split(raw) if g.strip()]
+        elif target == "notes":
+            values["notes"] = contacts.clean_text(raw, "notes", multiline=True)
+        elif target.startswith("field:"):
+            value = contacts.field_value(specs[target[6:]], raw)
+            if value is not None:
+                fields[target[6:]] = value
+        else:
+            values[target] = contacts.clean_text(raw, target)
+    if not phone:
+        raise Invalid("phone", "No phone number.")
+    try:
+        phone = phones.normalise(phone, plan.region)
+    except Invalid as exc:
+        raise Invalid("phone", f"Phone {phone[:40]!r}: {exc.message}") from exc
+    if values.get("name") and not (values.get("first_name") or values.get("last_name")):
+        values["first_name"], values["last_name"] = contacts.split_name(values["name"])
+    elif not values.get("name") and (values.get("first_name") or values.get("last_name")):
+        values["name"] = f"{values.get('first_name', '')} {values.get('last_name', '')}".strip()
+    return ImportRow(number, phone, {k: v for k, v in values.items() if v}, fields, tuple(groups))
+
+
+# -- reading results ----------------------------------------------------------------------------------------------
+
+
+async def get_job(ws: Workspace, job_id: int) -> ImportJob:
+    job = await store.get_import(ws.db, job_id)
+    if job is None:
+        raise NotFound("That import does not exist.")
+    running = _RUNNING.get((ws.id, job_id))
+    if running is not None:
+        p = running[1]
+        return replace(job, processed=p.processed, created=p.created, updated=p.updated, skipped=p.skipped,
+                       rejected=p.rejected)
+    if job.status == "running":
+        # Blazz stopped while it ran: what was written stays, the rest of the file did not go in.
+        return replace(job, status="failed", error="Interrupted when Blazz stopped; rows before that were imported.")
+    return job
+
+
+def progress_of(ws: Workspace, job_id: int) -> Progress | None:
+    running = _RUNNING.get((ws.id, job_id))
+    return running[1] if running else None
+
+
+async def recent_jobs(ws: Workspace, limit: int = 10) -> list[ImportJob]:
+    return [await get_job(ws, j.id) for j in await store.recent_imports(ws.db, limit)]
+
+
+async def rejected_rows(ws: Workspace, job_id: int, limit: int | None = None) -> list[store.ImportError]:
+    await get_job(ws, job_id)
+    return await store.import_errors(ws.db, job_id, limit)
+
+
+async def rejected_csv(ws: Workspace, job_id: int) -> str:
+    """The rejected rows as CSV (row, reason, then the row's own cells) to fix and import again."""
+    job = await get_job(ws, job_id)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["row", "reason", *job.options.get("headers", [])])
+    for error in await store.import_errors(ws.db, job_id, None):
+        writer.writerow([error.row, safe_cell(error.message), *(safe_cell(c) for c in error.cells)])
+    return "\ufeff" + out.getvalue()
+
+
+# -- export -------------------------------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = ("phone", "name", "first_name", "last_name", "email", "groups", "notes", "favourite", "opted_out_at",
+                  "opted_out_reason", "created_at", "updated_at")
+
+
+def _iso(ts: int | None) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
+
+
+async def export_csv(ws: Workspace, filters: contacts.Filters, ids: Sequence[int] | None = None, *,
+                     bom: bool = False, batch: int = 2000) -> AsyncIterator[bytes]:
+    """Every matching contact (or the listed ones) as CSV with all fields and groups, produced in chunks."""
+    specs = await fields_store.list_all(ws.db)
+    group_names = {g.id: g.name for g in await contacts.groups(ws)}
+    query = await contacts.to_query(ws, filters)
+    if ids is not None:
+        query = replace(query, ids=tuple(int(i) for i in ids)[:100_000])
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*EXPORT_COLUMNS, *(s.key for s in specs)])
+    yield (("\ufeff" if bom else "") + out.getvalue()).encode()
+    after = None
+    while True:
+        rows = await store.page(ws.db, query, after, batch)
+        if not rows:
+            return
+        groups = await store.group_ids_of(ws.db, [c.id for c in rows])
+        out.seek(0)
+        out.truncate()
+        for c in rows:
+            names = "|".join(sorted((group_names[g] for g in groups.get(c.id, ()) if g in group_names), key=str.lower))
+            values = [c.phone or "", c.name, c.first_name, c.last_name, c.email, names, c.notes,
+                      "yes" if c.favourite else "", _iso(c.opted_out_at), c.opted_out_reason or "",
+                      _iso(c.created_at), _iso(c.updated_at)]
+            extra = []
+            for s in specs:
+                v = c.fields.get(s.key)
+                extra.append("" if v is None else ("yes" if v is True else "no" if v is False else v))
+            writer.writerow([safe_cell(v) for v in (*values, *extra)])
+        yield out.getvalue().encode()
+        if len(rows) < batch:
+            return
+        after = (store.sort_value(rows[-1], query.sort), rows[-1].id)
+
+
+def export_filename(ws: Workspace) -> str:
+    return f"{ws.slug}-contacts-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M')}.csv"
+
+
+def job_summary(job: ImportJob) -> dict[str, Any]:
+    return {"id": job.id, "status": job.status, "filename": job.filename, "total_rows": job.total_rows,
+            "processed": job.processed, "created": job.created, "updated": job.updated, "skipped": job.skipped,
+            "rejected": job.rejected, "error": job.error}

@@ -1,0 +1,753 @@
+"""Contacts CRM: people and their phones, groups, custom fields, opt-out, soft delete and merge.
+
+A phone number belongs to one contact per workspace, deleted or not: adding a number that sits in the bin brings
+that contact back instead of making a second one, so history and opt-outs are never split.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+import logging
+import re
+import sqlite3
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from blazz import phones, workspace_settings
+from blazz.errors import Conflict, Invalid, NotFound
+from blazz.store import contacts as store
+from blazz.store import custom_fields as fields_store
+from blazz.store import groups as groups_store
+from blazz.store.contacts import Contact, Query
+from blazz.store.custom_fields import CustomField
+from blazz.store.groups import Group
+from blazz.workspaces import Workspace
+
+log = logging.getLogger(__name__)
+
+RESTORE_DAYS = 30  # how long a deleted contact waits in the bin before it is erased
+PAGE_SIZE = 50
+MAX_PAGE = 500
+COUNT_CAP = 10_000  # the list says "10,000+" past this rather than counting every row on each keystroke
+# Group colours offered in the UI and given in turn to groups an import creates.
+GROUP_COLORS = ["#25d366", "#0ea5e9", "#6366f1", "#a855f7", "#ec4899", "#ef4444", "#f59e0b", "#14b8a6",
+                "#64748b", "#84cc16"]
+RESERVED_KEYS = frozenset({"id", "name", "first_name", "last_name", "phone", "email", "notes", "groups", "lid",
+                           "favourite", "opted_out", "created_at", "updated_at"})
+LIMITS = {"name": 200, "first_name": 100, "last_name": 100, "email": 254, "notes": 5000}
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
+_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10))
+
+
+def now() -> int:
+    return int(time.time())
+
+
+# -- values -------------------------------------------------------------------------------------------------------
+
+
+def clean_text(value: Any, field_name: str, multiline: bool = False) -> str:
+    text = "" if value is None else str(value)
+    text = text.translate(_CONTROL).replace("\r", "")
+    text = text.strip() if multiline else " ".join(text.split())
+    limit = LIMITS.get(field_name, 1000)
+    if len(text) > limit:
+        raise Invalid(field_name, f"Use at most {limit} characters.")
+    return text
+
+
+def clean_email(value: Any) -> str:
+    email = clean_text(value, "email").lower()
+    if email and not _EMAIL.match(email):
+        raise Invalid("email", "That is not an email address.")
+    return email
+
+
+def split_name(name: str) -> tuple[str, str]:
+    first, _, last = name.partition(" ")
+    return first, last.strip()
+
+
+def field_value(spec: CustomField, raw: Any) -> Any:
+    """A custom field's value checked against its type; None when empty. Raises `Invalid(key, reason)`."""
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return None
+    key, kind = spec.key, spec.type
+    text = raw.strip() if isinstance(raw, str) else raw
+    if kind == "checkbox":
+        if isinstance(text, bool):
+            return text
+        word = str(text).strip().lower()
+        if word in ("1", "true", "yes", "y", "on", "x", "ya", "✓"):
+            return True
+        if word in ("0", "false", "no", "n", "off", "tidak", "-"):
+            return False
+        raise Invalid(key, f"{spec.label}: use yes or no.")
+    if kind == "number":
+        if isinstance(text, bool):
+            raise Invalid(key, f"{spec.label}: enter a number.")
+        if isinstance(text, int | float):
+            number = float(text)
+        else:
+            cleaned = str(text).replace(" ", "").replace("\u00a0", "")
+            if not re.fullmatch(r"-?\d+([.,]\d+)?", cleaned):
+                raise Invalid(key, f"{spec.label}: enter a number like 1500 or 2.5.")
+            number = float(cleaned.replace(",", "."))
+        if number != number or abs(number) > 1e15:
+            raise Invalid(key, f"{spec.label}: enter a number like 1500 or 2.5.")
+        return int(number) if number.is_integer() else number
+    if kind == "date":
+        return _date(spec, text)
+    text = clean_text(text, key)
+    if kind == "select":
+        for option in spec.options:
+            if option.casefold() == text.casefold():
+                return option
+        raise Invalid(key, f"{spec.label}: choose one of {', '.join(spec.options)}.")
+    if kind == "email":
+        if not _EMAIL.match(text):
+            raise Invalid(key, f"{spec.label}: that is not an email address.")
+        return text.lower()
+    if kind == "url":
+        url = text if "://" in text else f"https://{text}"
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or "." not in parts.netloc or " " in url:
+            raise Invalid(key, f"{spec.label}: enter a web address like https://shop.example.")
+        return url
+    return text
+
+
+def _date(spec: CustomField, value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    text = str(value).strip()
+    for pattern in ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y", "%d.%m.%Y", "%Y/%m/%d", "%Y-%m-%d %H:%M:%S"):
+        try:
+            return dt.datetime.strptime(text, pattern).date().isoformat()
+        except ValueError:
+            continue
+    raise Invalid(spec.key, f"{spec.label}: use a date like 2026-03-31 or 31/03/2026.")
+
+
+def clean_fields(specs: Sequence[CustomField], raw: dict[str, Any]) -> dict[str, Any]:
+    """Checked custom values by key; a None value means "clear it". Unknown keys are refused."""
+    by_key = {spec.key: spec for spec in specs}
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        spec = by_key.get(key)
+        if spec is None:
+            raise Invalid(key, f"There is no custom field {key}; create it first.")
+        out[key] = field_value(spec, value)
+    return out
+
+
+def merged_fields(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(current)
+    for key, value in changes.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = value
+    return out
+
+
+def display_name(contact: Contact) -> str:
+    return contact.name or phones.display(contact.phone) or contact.lid or f"Contact {contact.id}"
+
+
+def template_variables(contact: Contact, specs: Sequence[CustomField]) -> dict[str, str]:
+    """What `{{name}}`-style placeholders of templates and canned replies resolve to for this contact."""
+    values = {
+        "name": contact.name, "first_name": contact.first_name or split_name(contact.name)[0],
+        "last_name": contact.last_name, "phone": contact.phone or "", "email": contact.email,
+    }
+    for spec in specs:
+        value = contact.fields.get(spec.key)
+        if isinstance(value, bool):
+            value = "yes" if value else "no"
+        values[spec.key] = "" if value is None else str(value)
+    return values
+
+
+# -- the list -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    q: str = ""
+    group_id: int | None = None
+    field_key: str | None = None
+    field_value: str | None = None
+    opted_out: bool | None = None
+    favourite: bool = False
+    deleted: bool = False
+    sort: str = "name"
+
+
+@dataclass(slots=True)
+class Page:
+    contacts: list[Contact]
+    group_ids: dict[int, list[int]]
+    next_cursor: str | None
+    total: int
+    total_capped: bool
+
+
+def search_terms(text: str, region: str | None) -> tuple[str | None, tuple[str, ...], bool]:
+    """(FTS5 expression for names and emails, digit runs to find in phones, whether both must match)."""
+    text = " ".join((text or "").split())[:200]
+    if not text:
+        return None, (), False
+    if phones.search_digits(text, region):
+        return None, tuple(phones.search_digits(text, region)), False
+    words, numbers = [], []
+    for token in text.split():
+        if sum(ch.isdigit() for ch in token) >= 3 and phones.search_digits(token, region):
+            numbers.append(token)
+        else:
+            words.extend(re.findall(r"\w+", token))
+    fts = " ".join(f'"{w}"*' for w in words) or None
+    digits = tuple(phones.search_digits(" ".join(numbers), region)) if numbers else ()
+    return fts, digits, bool(fts and digits)
+
+
+async def to_query(ws: Workspace, filters: Filters, region: str | None = None) -> Query:
+    if region is None:
+        region = (await workspace_settings.load(ws.db)).default_region
+    fts, digits, both = search_terms(filters.q, region)
+    prefix = None
+    if fts and len(filters.q.strip()) == 1:
+        # One letter matches half the book through the search index; the name index answers it directly.
+        fts, prefix = None, filters.q.strip()
+    field_key = field_val = None
+    if filters.field_key:
+        spec = next((f for f in await fields_store.list_all(ws.db) if f.key == filters.field_key), None)
+        if spec is None:
+            raise Invalid("field", "That custom field does not exist.")
+        field_key = spec.key
+        field_val = field_value(spec, filters.field_value)
+        if not await ws.db.execute_fn(lambda conn: store.has_field_index(conn, spec.key)):
+            await ws.db.execute_write_fn(lambda conn: store.ensure_field_index(conn, spec.key))
+        if spec.type == "checkbox" and field_val is not None:
+            field_val = 1 if field_val else 0  # JSON true/false read back by json_extract
+    sort = filters.sort if filters.sort in store.SORTS else "name"
+    if filters.deleted:
+        sort = "-deleted"
+    return Query(fts=fts, phone_digits=digits, both=both, name_prefix=prefix, group_id=filters.group_id,
+                 field_key=field_key, field_value=field_val, opted_out=filters.opted_out, favourite=filters.favourite,
+                 deleted=filters.deleted, sort=sort)
+
+
+def encode_cursor(contact: Contact, sort: str) -> str:
+    raw = json.dumps([store.sort_value(contact, sort), contact.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[Any, int] | None:
+    if not cursor:
+        return None
+    try:
+        value, last_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise Invalid("cursor", "That page link is not valid; start from the first page.") from exc
+    if not isinstance(last_id, int) or not isinstance(value, str | int | float | None):
+        raise Invalid("cursor", "That page link is not valid; start from the first page.")
+    return value, last_id
+
+
+async def list_contacts(ws: Workspace, filters: Filters, cursor: str | None = None, limit: int = PAGE_SIZE,
+                        with_total: bool = True) -> Page:
+    """One page of the list, newest or A–Z, with the groups of each row and a cursor to the next page."""
+    limit = max(1, min(int(limit), MAX_PAGE))
+    query = await to_query(ws, filters)
+    rows = await store.page(ws.db, query, decode_cursor(cursor), limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    group_ids = await store.group_ids_of(ws.db, [c.id for c in rows])
+    total = await store.count(ws.db, query, COUNT_CAP) if with_total and (cursor is None) else -1
+    return Page(rows, group_ids, encode_cursor(rows[-1], query.sort) if more else None, total, total > COUNT_CAP)
+
+
+async def selection(ws: Workspace, ids: Sequence[int] | None, filters: Filters | None) -> list[int]:
+    """Contact ids a bulk action applies to: the ticked ones, or every contact the filters match."""
+    if ids:
+        return sorted({int(i) for i in ids})
+    if filters is None:
+        return []
+    query = await to_query(ws, filters)
+    return await ws.db.execute_fn(lambda conn: store.matching_ids(conn, query))
+
+
+# -- one contact --------------------------------------------------------------------------------------------------
+
+
+async def get(ws: Workspace, contact_id: int, *, include_deleted: bool = True) -> Contact:
+    contact = await store.get(ws.db, contact_id)
+    if contact is None or (contact.deleted_at and not include_deleted):
+        raise NotFound("That contact does not exist.")
+    return contact
+
+
+async def _clean(ws: Workspace, data: dict[str, Any], current: Contact | None) -> dict[str, Any]:
+    """Checked column values from a form or API body: only the keys present are touched."""
+    values: dict[str, Any] = {}
+    if "phone" in data:
+        region = (await workspace_settings.load(ws.db)).default_region
+        values["phone"] = phones.normalise(data["phone"], region)
+    for key in ("name", "first_name", "last_name"):
+        if key in data:
+            values[key] = clean_text(data[key], key)
+    if "notes" in data:
+        values["notes"] = clean_text(data["notes"], "notes", multiline=True)
+    if "email" in data:
+        values["email"] = clean_email(data["email"])
+    if "favourite" in data:
+        values["favourite"] = bool(data["favourite"])
+    if "fields" in data:
+        if not isinstance(data["fields"], dict):
+            raise Invalid("fields", "Custom fields are given as an object of key: value.")
+        changes = clean_fields(await fields_store.list_all(ws.db), data["fields"])
+        values["fields"] = merged_fields(current.fields if current else {}, changes)
+    # Keep name, first and last name consistent whichever of them was given.
+    name = values.get("name", current.name if current else "")
+    if ("first_name" in values or "last_name" in values) and "name" not in values:
+        first = values.get("first_name", current.first_name if current else "")
+        last = values.get("last_name", current.last_name if current else "")
+        values["name"] = f"{first} {last}".strip()
+    elif "name" in values and "first_name" not in values and "last_name" not in values:
+        values["first_name"], values["last_name"] = split_name(name)
+    return values
+
+
+async def create(ws: Workspace, data: dict[str, Any]) -> tuple[Contact, bool]:
+    """Add a contact; returns it and whether it was brought back from the bin (same phone, deleted earlier)."""
+    if not str(data.get("phone") or "").strip():
+        raise Invalid("phone", "Enter a phone number.")
+    values = await _clean(ws, data, None)
+    groups = data.get("groups") or []
+    if not isinstance(groups, list | tuple):
+        raise Invalid("groups", "Give groups as a list.")
+
+    def write(conn: sqlite3.Connection) -> tuple[int, bool]:
+        t = now()
+        existing = store.by_phone_sync(conn, values["phone"])
+        if existing is not None and existing.deleted_at is None:
+            raise Conflict(f"{display_name(existing)} already has this number.",
+                           details={"phone": "taken", "contact_id": existing.id})
+        if existing is not None:
+            kept = {k: v for k, v in values.items() if v not in ("", None, {})}
+            if "fields" in kept:
+                kept["fields"] = {**existing.fields, **kept["fields"]}
+            store.restore_deleted(conn, existing.id, kept, t)
+            contact_id, restored = existing.id, True
+        else:
+            contact_id, restored = store.insert(conn, values, t), False
+        for gid in _group_ids_sync(conn, groups):
+            store.add_to_group(conn, [contact_id], gid)
+        return contact_id, restored
+
+    contact_id, restored = await ws.db.execute_write_fn(write)
+    return await get(ws, contact_id), restored
+
+
+def _group_ids_sync(conn: sqlite3.Connection, groups: Sequence[Any]) -> list[int]:
+    ids, names = [], []
+    for g in groups:
+        if isinstance(g, int) or (isinstance(g, str) and g.strip().isdigit()):
+            if groups_store.get_sync(conn, int(g)) is None:
+                raise Invalid("groups", "One of those groups does not exist.")
+            ids.append(int(g))
+        elif isinstance(g, str) and g.strip():
+            names.append(clean_group_name(g))
+        elif isinstance(g, str):
+            continue
+        else:
+            raise Invalid("groups", "Give groups by name or id.")
+    ids.extend(groups_store.ensure(conn, names, GROUP_COLORS, now()).values())
+    return list(dict.fromkeys(ids))
+
+
+async def update(ws: Workspace, contact_id: int, data: dict[str, Any]) -> Contact:
+    """Change some details of a contact; `groups` (a list) replaces its groups."""
+    current = await get(ws, contact_id)
+    values = await _clean(ws, data, current)
+    groups = data.get("groups")
+    if groups is not None and not isinstance(groups, list | tuple):
+        raise Invalid("groups", "Give groups as a list.")
+
+    def write(conn: sqlite3.Connection) -> None:
+        if "phone" in values and values["phone"] != current.phone:
+            other = store.by_phone_sync(conn, values["phone"])
+            if other is not None:
+                where = " (in the bin: restore or erase it first)" if other.deleted_at else ""
+                raise Conflict(f"{display_name(other)} already has this number{where}.",
+                               details={"phone": "taken", "contact_id": other.id})
+        store.update(conn, contact_id, values, now())
+        if groups is not None:
+            store.set_groups(conn, contact_id, _group_ids_sync(conn, groups))
+
+    await ws.db.execute_write_fn(write)
+    return await get(ws, contact_id)
+
+
+async def set_favourite(ws: Workspace, contact_id: int, on: bool) -> Contact:
+    await get(ws, contact_id)
+    await ws.db.execute_write_fn(lambda conn: store.set_favourite(conn, contact_id, on, now()))
+    return await get(ws, contact_id)
+
+
+async def set_opted_out(ws: Workspace, contact_id: int, opted_out: bool, reason: str = "") -> Contact:
+    """Mark (or clear) a contact's opt-out by hand; campaigns skip opted-out contacts."""
+    contact = await get(ws, contact_id)
+    if opted_out and contact.opted_out_at:
+        return contact
+    reason = clean_text(reason, "reason") or "Marked by hand"
+    at, why = (now(), reason) if opted_out else (None, None)
+    await ws.db.execute_write_fn(lambda conn: store.set_opt_out(conn, contact_id, at, why, now()))
+    return await get(ws, contact_id)
+
+
+def is_opt_out_text(text: str | None, words: Sequence[str]) -> bool:
+    """Whether a whole inbound message is one of the opt-out words ("stop", "STOP!", " Berhenti. ")."""
+    cleaned = unicodedata.normalize("NFKC", text or "").strip().strip(".!¡?¿,;:'\"()[]* ").upper()
+    return bool(cleaned) and " ".join(cleaned.split()) in {w.upper() for w in words}
+
+
+async def opt_out_from_message(ws: Workspace, contact_id: int, text: str | None) -> bool:
+    """Called by the inbound pipeline: an opt-out word opts the contact out. Returns True if it did now."""
+    words = (await workspace_settings.load(ws.db)).opt_out_words
+    if not is_opt_out_text(text, words):
+        return False
+    contact = await store.get(ws.db, contact_id)
+    if contact is None or contact.opted_out_at:
+        return False
+    reason = f"Replied {' '.join((text or '').split())[:40]}"
+    await ws.db.execute_write_fn(lambda conn: store.set_opt_out(conn, contact_id, now(), reason, now()))
+    return True
+
+
+async def find_or_create(ws: Workspace, phone: str | None, *, name: str = "", lid: str | None = None) -> Contact:
+    """The contact of an inbound sender (by LID, then phone), created if new, restored if it was in the bin.
+
+    Keeps the LID alongside the phone as soon as both are known.
+    """
+    if not phone and not lid:
+        raise Invalid("phone", "A sender needs a phone or a LID.")
+    phone = phones.normalise(phone) if phone else None
+    name = clean_text(name, "name")
+
+    def write(conn: sqlite3.Connection) -> int:
+        t = now()
+        by_lid = store.by_lid_sync(conn, lid) if lid else None
+        by_phone = store.by_phone_sync(conn, phone) if phone else None
+        contact = by_lid or by_phone
+        if contact is None:
+            first, last = split_name(name)
+            return store.insert(conn, {"phone": phone, "lid": lid, "name": name, "first_name": first,
+                                       "last_name": last}, t)
+        changes: dict[str, Any] = {}
+        if lid and not contact.lid:
+            changes["lid"] = lid
+        if phone and not contact.phone and by_phone is None:
+            changes["phone"] = phone
+        if name and not contact.name:
+            changes["name"] = name
+            changes["first_name"], changes["last_name"] = split_name(name)
+        store.update(conn, contact.id, changes, t)
+        if contact.deleted_at:
+            store.restore(conn, [contact.id], t)
+        return contact.id
+
+    return await get(ws, await ws.db.execute_write_fn(write))
+
+
+async def delete(ws: Workspace, ids: Sequence[int]) -> int:
+    """Move contacts to the bin (restorable for `RESTORE_DAYS` days); returns how many moved."""
+    ids = list(ids)
+    return await ws.db.execute_write_fn(lambda conn: store.soft_delete(conn, ids, now()))
+
+
+async def restore(ws: Workspace, ids: Sequence[int]) -> int:
+    ids = list(ids)
+    return await ws.db.execute_write_fn(lambda conn: store.restore(conn, ids, now()))
+
+
+class PurgeJob:
+    """A heartbeat job: at most once an hour, empty every workspace's bin of contacts older than the limit."""
+
+    EVERY_S = 3600
+
+    def __init__(self, runtime: Any):
+        self.runtime = runtime
+        self.last = 0.0
+
+    async def __call__(self) -> None:
+        if time.monotonic() - self.last < self.EVERY_S and self.last:
+            return
+        self.last = time.monotonic()
+        from blazz.store import workspaces as ws_store
+
+        for row in await ws_store.all_workspaces(self.runtime.app_db):
+            try:
+                erased = await purge_expired(await self.runtime.workspace(row))
+            except Exception:
+                log.exception("emptying the contacts bin failed", extra={"workspace": row.slug})
+                continue
+            if erased:
+                log.info("erased %d contacts deleted over %d days ago", erased, RESTORE_DAYS,
+                         extra={"workspace": row.slug})
+
+
+async def purge_expired(ws: Workspace, at: int | None = None) -> int:
+    """Erase contacts that have been in the bin longer than `RESTORE_DAYS` days (with their conversations)."""
+    before = (at or now()) - RESTORE_DAYS * 86_400
+    total = 0
+    while True:
+        done = await ws.db.execute_write_fn(lambda conn: store.purge_deleted(conn, before))
+        total += done
+        if done < 1000:
+            return total
+
+
+# -- merge --------------------------------------------------------------------------------------------------------
+
+MERGE_FIELDS = ("name", "phone", "email", "notes")
+
+
+@dataclass(slots=True)
+class MergePreview:
+    keep: Contact
+    drop: Contact
+    result: dict[str, Any]  # the merged values, field by field
+    from_drop: set[str] = field(default_factory=set)  # which fields come from the contact that goes
+    conversations_moving: int = 0
+    groups_added: int = 0
+
+
+async def merge_preview(ws: Workspace, keep_id: int, drop_id: int, choose: dict[str, str] | None = None
+                        ) -> MergePreview:
+    """What merging `drop_id` into `keep_id` gives: for each field the kept contact's value unless it is empty or
+    `choose[field] == "drop"`; custom fields and groups are combined; notes are joined."""
+    if keep_id == drop_id:
+        raise Invalid("other", "Choose a different contact to merge with.")
+    keep, drop = await get(ws, keep_id, include_deleted=False), await get(ws, drop_id, include_deleted=False)
+    choose = choose or {}
+    result: dict[str, Any] = {}
+    from_drop: set[str] = set()
+    for name in ("name", "phone", "email"):
+        mine, theirs = getattr(keep, name), getattr(drop, name)
+        take = (choose.get(name) == "drop" and theirs) or (not mine and theirs)
+        result[name] = theirs if take else mine
+        if take:
+            from_drop.add(name)
+    result["notes"] = "\n\n".join(n for n in (keep.notes, drop.notes) if n)
+    result["fields"] = {**drop.fields, **keep.fields}
+    result["favourite"] = keep.favourite or drop.favourite
+    convs = await store.conversations_of(ws.db, drop_id)
+    groups = await store.group_ids_of(ws.db, [keep_id, drop_id])
+    added = len(set(groups.get(drop_id, [])) - set(groups.get(keep_id, [])))
+    return MergePreview(keep, drop, result, from_drop, len(convs), added)
+
+
+async def merge(ws: Workspace, keep_id: int, drop_id: int, choose: dict[str, str] | None = None) -> Contact:
+    """Merge two contacts into `keep_id` as `merge_preview` shows; the other one is gone afterwards."""
+    preview = await merge_preview(ws, keep_id, drop_id, choose)
+    values = {k: v for k, v in preview.result.items() if k in store.WRITABLE}
+    first, last = split_name(values["name"]) if "name" in preview.from_drop else (None, None)
+    if first is not None:
+        values.update(first_name=first, last_name=last)
+    if preview.keep.opted_out_at is None and preview.drop.opted_out_at is not None:
+        # An opt-out is a promise to the person; it survives the merge.
+        values.update(opted_out_at=preview.drop.opted_out_at, opted_out_reason=preview.drop.opted_out_reason)
+    if values.get("phone") == preview.keep.phone:
+        values.pop("phone")
+
+    def write(conn: sqlite3.Connection) -> None:
+        store.merge(conn, keep_id, drop_id, values, now())
+
+    await ws.db.execute_write_fn(write)
+    return await get(ws, keep_id)
+
+
+# -- groups -------------------------------------------------------------------------------------------------------
+
+
+def clean_group_name(name: Any) -> str:
+    text = " ".join(str(name or "").split())
+    if not text:
+        raise Invalid("name", "Give the group a name.")
+    if len(text) > 60:
+        raise Invalid("name", "Use at most 60 characters for a group name.")
+    return text
+
+
+def clean_color(color: Any) -> str:
+    text = str(color or "").strip()
+    if not _COLOR.match(text):
+        raise Invalid("color", "Pick a colour.")
+    return text.lower()
+
+
+async def groups(ws: Workspace, with_counts: bool = False) -> list[Group]:
+    return await (groups_store.with_counts(ws.db) if with_counts else groups_store.list_all(ws.db))
+
+
+async def get_group(ws: Workspace, group_id: int) -> Group:
+    group = await groups_store.get(ws.db, group_id)
+    if group is None:
+        raise NotFound("That group does not exist.")
+    return group
+
+
+async def create_group(ws: Workspace, name: str, color: str | None = None) -> Group:
+    name = clean_group_name(name)
+
+    def write(conn: sqlite3.Connection) -> int:
+        if groups_store.by_name(conn, name):
+            raise Conflict(f"There is already a group called {name}.", details={"name": "taken"})
+        count = conn.execute("SELECT count(*) FROM groups").fetchone()[0]
+        return groups_store.insert(conn, name, clean_color(color) if color else GROUP_COLORS[count % 10], now())
+
+    return await get_group(ws, await ws.db.execute_write_fn(write))
+
+
+async def update_group(ws: Workspace, group_id: int, name: str, color: str) -> Group:
+    name, color = clean_group_name(name), clean_color(color)
+
+    def write(conn: sqlite3.Connection) -> None:
+        other = groups_store.by_name(conn, name)
+        if other and other.id != group_id:
+            raise Conflict(f"There is already a group called {name}.", details={"name": "taken"})
+        if not groups_store.update(conn, group_id, name, color):
+            raise NotFound("That group does not exist.")
+
+    await ws.db.execute_write_fn(write)
+    return await get_group(ws, group_id)
+
+
+async def delete_group(ws: Workspace, group_id: int) -> None:
+    """Delete a group; its contacts stay, they just leave the group."""
+    if not await ws.db.execute_write_fn(lambda conn: groups_store.delete(conn, group_id)):
+        raise NotFound("That group does not exist.")
+
+
+async def add_to_group(ws: Workspace, ids: Sequence[int], group_id: int) -> int:
+    await get_group(ws, group_id)
+    ids = list(ids)
+
+    def write(conn: sqlite3.Connection) -> int:
+        added = store.add_to_group(conn, ids, group_id)
+        store.touch(conn, ids, now())
+        return added
+
+    return await ws.db.execute_write_fn(write)
+
+
+async def remove_from_group(ws: Workspace, ids: Sequence[int], group_id: int) -> int:
+    await get_group(ws, group_id)
+    ids = list(ids)
+
+    def write(conn: sqlite3.Connection) -> int:
+        removed = store.remove_from_group(conn, ids, group_id)
+        store.touch(conn, ids, now())
+        return removed
+
+    return await ws.db.execute_write_fn(write)
+
+
+# -- custom fields ------------------------------------------------------------------------------------------------
+
+
+def field_key_from(label: str) -> str:
+    text = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode().lower()
+    key = re.sub(r"[^a-z0-9]+", "_", text).strip("_")[:40].strip("_")
+    if key and not key[0].isalpha():
+        key = f"f_{key}"[:40]
+    return key or "field"
+
+
+def _options(type_: str, options: Any) -> list[str]:
+    if type_ != "select":
+        return []
+    if isinstance(options, str):
+        options = re.split(r"[,\n]", options)
+    if not isinstance(options, list | tuple):
+        raise Invalid("options", "Give the choices as a list.")
+    clean = list(dict.fromkeys(" ".join(str(o).split()) for o in options if str(o).strip()))
+    if not clean:
+        raise Invalid("options", "A choice field needs at least one choice (one per line).")
+    if len(clean) > 100 or any(len(o) > 80 for o in clean):
+        raise Invalid("options", "Use at most 100 choices of up to 80 characters.")
+    return clean
+
+
+async def fields(ws: Workspace) -> list[CustomField]:
+    return await fields_store.list_all(ws.db)
+
+
+async def create_field(ws: Workspace, label: str, type_: str, options: Any = None, key: str | None = None
+                       ) -> CustomField:
+    label = " ".join(str(label or "").split())
+    if not label or len(label) > 60:
+        raise Invalid("label", "Give the field a name of up to 60 characters.")
+    if type_ not in fields_store.TYPES:
+        raise Invalid("type", f"Choose a type: {', '.join(fields_store.TYPES)}.")
+    key = (key or "").strip().lower() or field_key_from(label)
+    if not _KEY.match(key):
+        raise Invalid("key", "Keys start with a letter and use a-z, 0-9 and _ (up to 40).")
+    if key in RESERVED_KEYS:
+        raise Invalid("key", f"{key} is a built-in detail of every contact; choose another key.")
+    opts = _options(type_, options)
+
+    def write(conn: sqlite3.Connection) -> int:
+        if fields_store.key_taken(conn, key):
+            raise Conflict(f"There is already a field with the key {key}.", details={"key": "taken"})
+        return fields_store.insert(conn, key, label, type_, opts, now())
+
+    field_id = await ws.db.execute_write_fn(write)
+    return await fields_store.get(ws.db, field_id)
+
+
+async def update_field(ws: Workspace, field_id: int, label: str, options: Any = None) -> CustomField:
+    spec = await fields_store.get(ws.db, field_id)
+    if spec is None:
+        raise NotFound("That field does not exist.")
+    label = " ".join(str(label or "").split())
+    if not label or len(label) > 60:
+        raise Invalid("label", "Give the field a name of up to 60 characters.")
+    opts = _options(spec.type, options)
+    await ws.db.execute_write_fn(lambda conn: fields_store.update(conn, field_id, label, opts))
+    return await fields_store.get(ws.db, field_id)
+
+
+async def delete_field(ws: Workspace, field_id: int) -> None:
+    """Delete a field definition and every contact's value of it."""
+    spec = await fields_store.get(ws.db, field_id)
+    if spec is None:
+        raise NotFound("That field does not exist.")
+
+    def write(conn: sqlite3.Connection) -> None:
+        fields_store.delete(conn, field_id)
+        store.drop_field_index(conn, spec.key)
+        store.drop_field_values(conn, spec.key)
+
+    await ws.db.execute_write_fn(write)
+
+
+async def conversations(ws: Workspace, contact_id: int) -> list[store.ConversationSummary]:
+    return await store.conversations_of(ws.db, contact_id)
+
+
+async def possible_duplicates(ws: Workspace, contact: Contact) -> list[Contact]:
+    return await store.possible_duplicates(ws.db, contact)
