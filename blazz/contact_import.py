@@ -460,7 +460,7 @@ async def _run(ws: Workspace, bus: Any, job: ImportJob, plan: Plan, progress: Pr
             progress.updated += counts[1]
             progress.skipped += counts[2]
             progress.rejected += counts[3]
-            _publish(ws, bus, progress, force=done)
+            _publish(ws, bus, job, progress, force=done)
             if done:
                 break
         await ws.db.execute_write_fn(lambda conn: store.finish_import(conn, job.id, "done", None, int(time.time())))
@@ -479,12 +479,14 @@ async def _run(ws: Workspace, bus: Any, job: ImportJob, plan: Plan, progress: Pr
             bus.publish(ws.id, EVENT, job=await get_job(ws, job.id), slug=ws.slug)
 
 
-def _publish(ws: Workspace, bus: Any, progress: Progress, force: bool = False) -> None:
+def _publish(ws: Workspace, bus: Any, job: ImportJob, progress: Progress, force: bool = False) -> None:
     now = time.monotonic()
     if bus is None or (not force and now - progress.last_publish < PUBLISH_EVERY_S):
         return
     progress.last_publish = now
-    bus.publish(ws.id, EVENT, job=None, progress=progress, slug=ws.slug)
+    snapshot = replace(job, status="running", processed=progress.processed, created=progress.created,
+                       updated=progress.updated, skipped=progress.skipped, rejected=progress.rejected)
+    bus.publish(ws.id, EVENT, job=snapshot, slug=ws.slug)
 
 
 def _prepare(rows: Iterator[tuple[int, list[str]]], plan: Plan, specs: dict[str, CustomField],

@@ -437,41 +437,6 @@ async def opt_out_from_message(ws: Workspace, contact_id: int, text: str | None)
     return True
 
 
-async def find_or_create(ws: Workspace, phone: str | None, *, name: str = "", lid: str | None = None) -> Contact:
-    """The contact of an inbound sender (by LID, then phone), created if new, restored if it was in the bin.
-
-    Keeps the LID alongside the phone as soon as both are known.
-    """
-    if not phone and not lid:
-        raise Invalid("phone", "A sender needs a phone or a LID.")
-    phone = phones.normalise(phone) if phone else None
-    name = clean_text(name, "name")
-
-    def write(conn: sqlite3.Connection) -> int:
-        t = now()
-        by_lid = store.by_lid_sync(conn, lid) if lid else None
-        by_phone = store.by_phone_sync(conn, phone) if phone else None
-        contact = by_lid or by_phone
-        if contact is None:
-            first, last = split_name(name)
-            return store.insert(conn, {"phone": phone, "lid": lid, "name": name, "first_name": first,
-                                       "last_name": last}, t)
-        changes: dict[str, Any] = {}
-        if lid and not contact.lid:
-            changes["lid"] = lid
-        if phone and not contact.phone and by_phone is None:
-            changes["phone"] = phone
-        if name and not contact.name:
-            changes["name"] = name
-            changes["first_name"], changes["last_name"] = split_name(name)
-        store.update(conn, contact.id, changes, t)
-        if contact.deleted_at:
-            store.restore(conn, [contact.id], t)
-        return contact.id
-
-    return await get(ws, await ws.db.execute_write_fn(write))
-
-
 async def delete(ws: Workspace, ids: Sequence[int]) -> int:
     """Move contacts to the bin (restorable for `RESTORE_DAYS` days); returns how many moved."""
     ids = list(ids)
@@ -743,6 +708,10 @@ async def delete_field(ws: Workspace, field_id: int) -> None:
         store.drop_field_values(conn, spec.key)
 
     await ws.db.execute_write_fn(write)
+
+
+async def group_ids_of(ws: Workspace, contact_id: int) -> list[int]:
+    return (await store.group_ids_of(ws.db, [contact_id])).get(contact_id, [])
 
 
 async def conversations(ws: Workspace, contact_id: int) -> list[store.ConversationSummary]:

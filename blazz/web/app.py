@@ -16,7 +16,7 @@ from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
-from blazz import __version__
+from blazz import __version__, contacts
 from blazz.config import Settings
 from blazz.runtime import Runtime
 from blazz.web import filters
@@ -25,6 +25,7 @@ from blazz.web.accounts import AccountsController
 from blazz.web.api import api_router
 from blazz.web.auth import AuthController, login_rate_limit, retrieve_user
 from blazz.web.cloud_webhook import cloud_receive, cloud_verify
+from blazz.web.contacts import ContactsController, ContactSetupController
 from blazz.web.errors import EXCEPTION_HANDLERS
 from blazz.web.events import EventsController
 from blazz.web.health import health
@@ -42,6 +43,7 @@ PUBLIC_PATHS = ["^/static", "^/health", "^/api/", "^/webhooks/"]
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
     runtime = runtime or Runtime(settings)
     settings.ensure_data_dir()
+    runtime.tick_jobs.append(contacts.PurgeJob(runtime))  # empties the contacts bin after its 30 days
 
     @asynccontextmanager
     async def lifespan(app: Litestar):
@@ -73,6 +75,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             AuthController,
             AccountController,
             AccountsController,
+            ContactsController,
+            ContactSetupController,
             NewWorkspaceController,
             ShellController,
             SettingsController,

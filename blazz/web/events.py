@@ -17,6 +17,7 @@ KEEPALIVE_S = 20  # below common proxy idle timeouts, so a quiet stream is not c
 # event name -> template of the fragment it becomes; features register theirs here.
 FRAGMENTS: dict[str, str] = {
     "toast": "_toast.html",
+    "contact_import": "contacts/_import_event.html",
     "account.state": "accounts/_card.html",
     "account.deleted": "accounts/_deleted.html",
 }
