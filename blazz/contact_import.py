@@ -371,9 +371,9 @@ def check_plan(mapping: Sequence[str], specs: Sequence[CustomField], width: int)
     return tuple(clean)
 
 
-async def start(ws: Workspace, bus: Any, job_id: int, mapping: Sequence[str], *, policy: str = "skip",
+async def start(ws: Workspace, job_id: int, mapping: Sequence[str], *, policy: str = "skip",
                 group_id: int | None = None, new_group: str = "", region: str | None = None) -> ImportJob:
-    """Check the mapping and run the import in the background; progress goes out on the bus as it runs."""
+    """Check the mapping and run the import in the background; progress goes out on `ws.bus` as it runs."""
     job = await get_job(ws, job_id)
     if job.status != "mapping":
         raise Invalid("import", "This import has already run; upload the file again to import it once more.")
@@ -401,7 +401,7 @@ async def start(ws: Workspace, bus: Any, job_id: int, mapping: Sequence[str], *,
                                                                                 int(time.time()))):
         raise Invalid("import", "This import has already started.")
     progress = Progress(job_id, job.total_rows)
-    task = asyncio.get_running_loop().create_task(_run(ws, bus, job, plan, progress), name=f"import-{job_id}")
+    task = asyncio.get_running_loop().create_task(_run(ws, job, plan, progress), name=f"import-{job_id}")
     _RUNNING[(ws.id, job_id)] = (task, progress)
     task.add_done_callback(lambda _t: _RUNNING.pop((ws.id, job_id), None))
     return await get_job(ws, job_id)
@@ -417,14 +417,19 @@ async def import_now(ws: Workspace, filename: str, data: bytes, *, policy: str =
         existing = next((g for g in await contacts.groups(ws) if g.name.casefold() == name.casefold()), None)
         group_id = existing.id if existing else (await contacts.create_group(ws, name)).id
     try:
-        await start(ws, None, job.id, inspection.mapping, policy=policy, group_id=group_id)
+        await start(ws, job.id, inspection.mapping, policy=policy, group_id=group_id)
     except Invalid:
         await cancel(ws, job.id)
         raise
-    running = _RUNNING.get((ws.id, job.id))
+    return await wait(ws, job.id)
+
+
+async def wait(ws: Workspace, job_id: int) -> ImportJob:
+    """The import once it has finished (at once if it is not running)."""
+    running = _RUNNING.get((ws.id, job_id))
     if running:
         await asyncio.shield(running[0])
-    return await get_job(ws, job.id)
+    return await get_job(ws, job_id)
 
 
 async def cancel(ws: Workspace, job_id: int) -> None:
@@ -437,7 +442,7 @@ async def cancel(ws: Workspace, job_id: int) -> None:
     await ws.db.execute_write_fn(lambda conn: store.cancel_imports(conn, [job_id]))
 
 
-async def _run(ws: Workspace, bus: Any, job: ImportJob, plan: Plan, progress: Progress) -> None:
+async def _run(ws: Workspace, job: ImportJob, plan: Plan, progress: Progress) -> None:
     path = _stored_path(ws, job)
     specs = {s.key: s for s in await fields_store.list_all(ws.db)}
     rows = read_rows(path, job.options["kind"])
@@ -460,7 +465,7 @@ async def _run(ws: Workspace, bus: Any, job: ImportJob, plan: Plan, progress: Pr
             progress.updated += counts[1]
             progress.skipped += counts[2]
             progress.rejected += counts[3]
-            _publish(ws, bus, job, progress, force=done)
+            _publish(ws, job, progress, force=done)
             if done:
                 break
         await ws.db.execute_write_fn(lambda conn: store.finish_import(conn, job.id, "done", None, int(time.time())))
@@ -475,18 +480,18 @@ async def _run(ws: Workspace, bus: Any, job: ImportJob, plan: Plan, progress: Pr
                                                                       int(time.time())))
     finally:
         path.unlink(missing_ok=True)
-        if bus is not None:
-            bus.publish(ws.id, EVENT, job=await get_job(ws, job.id), slug=ws.slug)
+        if ws.bus is not None:
+            ws.bus.publish(ws.id, EVENT, job=await get_job(ws, job.id), slug=ws.slug)
 
 
-def _publish(ws: Workspace, bus: Any, job: ImportJob, progress: Progress, force: bool = False) -> None:
+def _publish(ws: Workspace, job: ImportJob, progress: Progress, force: bool = False) -> None:
     now = time.monotonic()
-    if bus is None or (not force and now - progress.last_publish < PUBLISH_EVERY_S):
+    if ws.bus is None or (not force and now - progress.last_publish < PUBLISH_EVERY_S):
         return
     progress.last_publish = now
     snapshot = replace(job, status="running", processed=progress.processed, created=progress.created,
                        updated=progress.updated, skipped=progress.skipped, rejected=progress.rejected)
-    bus.publish(ws.id, EVENT, job=snapshot, slug=ws.slug)
+    ws.bus.publish(ws.id, EVENT, job=snapshot, slug=ws.slug)
 
 
 def _prepare(rows: Iterator[tuple[int, list[str]]], plan: Plan, specs: dict[str, CustomField],

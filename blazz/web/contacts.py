@@ -22,7 +22,7 @@ from litestar.response import Redirect, Response, Stream, Template
 from blazz import contact_import, contacts, phones, workspace_settings
 from blazz.errors import Conflict, Forbidden, Invalid
 from blazz.store.custom_fields import TYPES as FIELD_TYPES
-from blazz.web.context import CurrentMember, CurrentWorkspace, page, provide_membership, provide_workspace, runtime_of
+from blazz.web.context import CurrentMember, CurrentWorkspace, page, provide_membership, provide_workspace
 from blazz.web.guards import member_guard, requires
 from blazz.workspaces import Workspace, has_role
 
@@ -428,7 +428,7 @@ class ContactSetupController(Controller):
         job = await contact_import.get_job(ws, job_id)
         mapping = [form.get(f"col{i}", "") for i in range(len(job.options.get("headers", [])))]
         try:
-            await contact_import.start(ws, runtime_of(request).bus, job_id, mapping,
+            await contact_import.start(ws, job_id, mapping,
                                        policy=form.get("policy", "skip"), group_id=_int(form.get("group_id")),
                                        new_group=form.get("new_group", ""), region=form.get("region") or None)
         except (Invalid, Conflict) as exc:
