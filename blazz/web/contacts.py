@@ -100,7 +100,7 @@ class ContactsController(Controller):
             return html("contacts/_results.html", **ctx, request=request)
         return page(request, "contacts/index.html", **ctx)
 
-    @post("/bulk", **requires("agent"))
+    @post("/bulk", status_code=200, **requires("agent"))
     async def bulk(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Response:
         form = await request.form()
         action = form.get("action", "")
@@ -131,7 +131,7 @@ class ContactsController(Controller):
             raise Invalid("action", "Choose what to do with the selected contacts.")
         return Response(b"", status_code=204, headers=toast(message, **{"contacts:changed": True}))
 
-    @post("/export", **requires("admin"))
+    @post("/export", status_code=200, **requires("admin"))
     async def export_selected(self, request: Request, ws: CurrentWorkspace) -> Stream:
         form = await request.form()
         ids = None if form.get("all") == "1" else [i for i in (_int(v) for v in form.getall("ids", [])) if i]
@@ -155,7 +155,7 @@ class ContactsController(Controller):
         return page(request, "contacts/new.html", ws=ws, form={}, errors={}, groups=await contacts.groups(ws),
                     specs=await contacts.fields(ws), region=settings.default_region, phones=phones)
 
-    @post("/new", **requires("agent"))
+    @post("/new", status_code=200, **requires("agent"))
     async def create(self, request: Request, ws: CurrentWorkspace) -> Template | ClientRedirect | Redirect:
         form = await request.form()
         data = {k: form.get(k, "") for k in ("phone", "name", "email", "notes")}
@@ -202,7 +202,7 @@ class ContactsController(Controller):
         ctx = await self._contact_context(ws, contact_id)
         return html(f"contacts/_{_section(section)}.html", **ctx, editing=False)
 
-    @post("/{contact_id:int}/{section:str}", **requires("agent"))
+    @post("/{contact_id:int}/{section:str}", status_code=200, **requires("agent"))
     async def save(self, request: Request, ws: CurrentWorkspace, contact_id: FromPath[int],
                    section: FromPath[str]) -> Template:
         section = _section(section)
@@ -224,13 +224,13 @@ class ContactsController(Controller):
         headers = toast("Saved.", **({"contact:renamed": True} if section == "details" else {}))
         return html(f"contacts/_{section}.html", headers=headers, **ctx, editing=False)
 
-    @post("/{contact_id:int}/favourite", **requires("agent"))
+    @post("/{contact_id:int}/favourite", status_code=200, **requires("agent"))
     async def favourite(self, request: Request, ws: CurrentWorkspace, contact_id: FromPath[int]) -> Template:
         form = await request.form()
         contact = await contacts.set_favourite(ws, contact_id, form.get("on") == "1")
         return html("contacts/_favourite.html", ws=ws, c=contact)
 
-    @post("/{contact_id:int}/opt-out", **requires("agent"))
+    @post("/{contact_id:int}/opt-out", status_code=200, **requires("agent"))
     async def opt_out(self, request: Request, ws: CurrentWorkspace, contact_id: FromPath[int]) -> Template:
         form = await request.form()
         on = form.get("opted_out") == "1"
@@ -239,7 +239,7 @@ class ContactsController(Controller):
         message = "Opted out: campaigns will skip this contact." if on else "Opted back in."
         return html("contacts/_optout.html", headers=toast(message), **ctx)
 
-    @post("/{contact_id:int}/groups/add", **requires("agent"))
+    @post("/{contact_id:int}/groups/add", status_code=200, **requires("agent"))
     async def join_group(self, request: Request, ws: CurrentWorkspace, me: CurrentMember,
                          contact_id: FromPath[int]) -> Template:
         form = await request.form()
@@ -254,18 +254,18 @@ class ContactsController(Controller):
         await contacts.add_to_group(ws, [contact_id], group_id)
         return html("contacts/_groups.html", **await self._contact_context(ws, contact_id))
 
-    @post("/{contact_id:int}/groups/{group_id:int}/remove", **requires("agent"))
+    @post("/{contact_id:int}/groups/{group_id:int}/remove", status_code=200, **requires("agent"))
     async def leave_group(self, ws: CurrentWorkspace, contact_id: FromPath[int], group_id: FromPath[int]
                           ) -> Template:
         await contacts.remove_from_group(ws, [contact_id], group_id)
         return html("contacts/_groups.html", **await self._contact_context(ws, contact_id))
 
-    @post("/{contact_id:int}/delete", **requires("admin"))
+    @post("/{contact_id:int}/delete", status_code=200, **requires("admin"))
     async def delete(self, ws: CurrentWorkspace, contact_id: FromPath[int]) -> ClientRedirect:
         await contacts.delete(ws, [contact_id])
         return ClientRedirect(f"/w/{ws.slug}/contacts/{contact_id}")
 
-    @post("/{contact_id:int}/restore", **requires("admin"))
+    @post("/{contact_id:int}/restore", status_code=200, **requires("admin"))
     async def restore(self, ws: CurrentWorkspace, contact_id: FromPath[int]) -> ClientRedirect:
         await contacts.restore(ws, [contact_id])
         return ClientRedirect(f"/w/{ws.slug}/contacts/{contact_id}")
@@ -290,7 +290,7 @@ class ContactsController(Controller):
             else "contacts/merge.html"
         return page(request, template, **ctx, preview=preview, candidates=candidates, q=params.get("q") or "")
 
-    @post("/{contact_id:int}/merge", **requires("admin"))
+    @post("/{contact_id:int}/merge", status_code=200, **requires("admin"))
     async def merge(self, request: Request, ws: CurrentWorkspace, contact_id: FromPath[int]) -> ClientRedirect:
         form = await request.form()
         other = _int(form.get("other"))
@@ -325,7 +325,7 @@ class ContactSetupController(Controller):
     async def setup(self, request: Request, ws: CurrentWorkspace) -> Template:
         return page(request, "contacts/setup.html", **await self._setup_context(ws))
 
-    @post("/groups", **requires("admin"))
+    @post("/groups", status_code=200, **requires("admin"))
     async def create_group(self, request: Request, ws: CurrentWorkspace) -> Template:
         form = await _form(request)
         try:
@@ -336,7 +336,7 @@ class ContactSetupController(Controller):
         return html("contacts/_setup_groups.html", headers=toast(f"Group {group.name} created."),
                     **await self._setup_context(ws))
 
-    @post("/groups/{group_id:int}", **requires("admin"))
+    @post("/groups/{group_id:int}", status_code=200, **requires("admin"))
     async def update_group(self, request: Request, ws: CurrentWorkspace, group_id: FromPath[int]) -> Template:
         form = await _form(request)
         try:
@@ -346,13 +346,13 @@ class ContactSetupController(Controller):
                         **await self._setup_context(ws, errors={f"group-{group_id}": exc.message}))
         return html("contacts/_setup_groups.html", headers=toast("Group saved."), **await self._setup_context(ws))
 
-    @post("/groups/{group_id:int}/delete", **requires("admin"))
+    @post("/groups/{group_id:int}/delete", status_code=200, **requires("admin"))
     async def delete_group(self, ws: CurrentWorkspace, group_id: FromPath[int]) -> Template:
         await contacts.delete_group(ws, group_id)
         return html("contacts/_setup_groups.html", headers=toast("Group deleted; its contacts stay."),
                     **await self._setup_context(ws))
 
-    @post("/fields", **requires("admin"))
+    @post("/fields", status_code=200, **requires("admin"))
     async def create_field(self, request: Request, ws: CurrentWorkspace) -> Template:
         form = await _form(request)
         try:
@@ -364,7 +364,7 @@ class ContactSetupController(Controller):
         return html("contacts/_setup_fields.html", headers=toast(f"Field {spec.label} added."),
                     **await self._setup_context(ws))
 
-    @post("/fields/{field_id:int}", **requires("admin"))
+    @post("/fields/{field_id:int}", status_code=200, **requires("admin"))
     async def update_field(self, request: Request, ws: CurrentWorkspace, field_id: FromPath[int]) -> Template:
         form = await _form(request)
         try:
@@ -374,7 +374,7 @@ class ContactSetupController(Controller):
                         **await self._setup_context(ws, errors={f"field-{field_id}": exc.message}))
         return html("contacts/_setup_fields.html", headers=toast("Field saved."), **await self._setup_context(ws))
 
-    @post("/fields/{field_id:int}/delete", **requires("admin"))
+    @post("/fields/{field_id:int}/delete", status_code=200, **requires("admin"))
     async def delete_field(self, ws: CurrentWorkspace, field_id: FromPath[int]) -> Template:
         await contacts.delete_field(ws, field_id)
         return html("contacts/_setup_fields.html", headers=toast("Field deleted."), **await self._setup_context(ws))
@@ -386,7 +386,7 @@ class ContactSetupController(Controller):
         return page(request, "contacts/import.html", ws=ws, errors={}, jobs=await contact_import.recent_jobs(ws),
                     aliases=contact_import.ALIASES)
 
-    @post("/import", **requires("admin"), request_max_body_size=UPLOAD_LIMIT)
+    @post("/import", status_code=200, **requires("admin"), request_max_body_size=UPLOAD_LIMIT)
     async def upload(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Template | Redirect:
         form = await request.form()
         upload = form.get("file")
@@ -421,7 +421,7 @@ class ContactSetupController(Controller):
             return html("contacts/_import_progress.html", **ctx)
         return page(request, "contacts/import_job.html", **ctx)
 
-    @post("/import/{job_id:int}", **requires("admin"))
+    @post("/import/{job_id:int}", status_code=200, **requires("admin"))
     async def start_import(self, request: Request, ws: CurrentWorkspace, job_id: FromPath[int]
                            ) -> Template | Redirect:
         form = await request.form()
@@ -438,7 +438,7 @@ class ContactSetupController(Controller):
             return page(request, "contacts/import_job.html", 422, **ctx)
         return Redirect(f"/w/{ws.slug}/contacts/import/{job_id}")
 
-    @post("/import/{job_id:int}/cancel", **requires("admin"))
+    @post("/import/{job_id:int}/cancel", status_code=200, **requires("admin"))
     async def cancel_import(self, ws: CurrentWorkspace, job_id: FromPath[int]) -> Redirect:
         await contact_import.cancel(ws, job_id)
         return Redirect(f"/w/{ws.slug}/contacts/import")
