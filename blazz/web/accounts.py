@@ -61,6 +61,14 @@ class AccountsController(Controller):
         """Every card again: the page asks for it whenever its live stream (re)connects, so nothing is missed."""
         return fragment("accounts/_list.html", ws=ws, views=await accounts.list_views(ws), base_url=base_url(request))
 
+    @get("/{account_id:int}/webhook", **requires("admin"))
+    async def webhook_block(self, request: Request, ws: CurrentWorkspace, account_id: FromPath[int]) -> Template:
+        """A Cloud API card's webhook address, for a card that arrived over SSE (which leaves the key out)."""
+        account = await accounts.get(ws, account_id)
+        if account.engine != "cloud_api":
+            raise Invalid("engine", "Only Cloud API numbers have a webhook address.")
+        return fragment("accounts/_webhook.html", ws=ws, account=account, base_url=base_url(request))
+
     # -- adding a number and changing Cloud API settings (forms in the page's dialog) --------------------------
 
     @get("/new", **requires("admin"))
@@ -109,8 +117,9 @@ class AccountsController(Controller):
             raise Invalid("engine", "Only Cloud API numbers have settings to change.")
         shown = {k: v for k, v in (form or view.account.settings).items() if k not in SECRET_FIELDS}
         errors = {}
-        if error is not None:
-            errors = {error.field if isinstance(error, Invalid) else "form": error.message}
+        if error is not None:  # beside its field when the form has one, else above the form
+            field = error.field if isinstance(error, Invalid) and error.field in CLOUD_FIELDS else "form"
+            errors = {field: error.message}
         return fragment("accounts/_settings_form.html", status_code, ws=ws, view=view, form=shown, errors=errors,
                         masked=accounts.masked_settings(view.account), added=added, views=await accounts.list_views(ws),
                         base_url=base_url(request))

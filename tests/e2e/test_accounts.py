@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import RunningServer
+from tests.fakes.graph_api import FakeGraphApi
 
 pytestmark = pytest.mark.e2e
 
@@ -37,8 +38,8 @@ def api_token(server: RunningServer, slug: str) -> str:
     return r.stdout.strip()
 
 
-def api_post(server: RunningServer, token: str, path: str) -> dict:
-    req = urllib.request.Request(f"{server.url}/api/v1{path}", data=b"{}", method="POST",
+def api_post(server: RunningServer, token: str, path: str, body: dict | None = None) -> dict:
+    req = urllib.request.Request(f"{server.url}/api/v1{path}", data=json.dumps(body or {}).encode(), method="POST",
                                  headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
@@ -51,6 +52,8 @@ def card(page: Page, name: str):
 def test_a_sandbox_number_is_added_connected_and_scanned_without_a_reload(
     blazz_server: RunningServer, base_url: str, page: Page, shots
 ) -> None:
+    errors: list = []
+    page.on("pageerror", lambda exc: errors.append(exc))
     slug = set_up_owner(page, base_url)
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Numbers").click()
     expect(page).to_have_url(f"{base_url}/w/{slug}/accounts")
@@ -104,6 +107,12 @@ def test_a_sandbox_number_is_added_connected_and_scanned_without_a_reload(
         expect(card(tab, "Shop front").get_by_role("status")).to_have_text("Connected")
         assert tab.evaluate("window.__samePage === true"), "the card turned connected by a reload"
     assert first_code, "the QR was there before the scan"
+
+    # A number added elsewhere (here by the API) appears in every open tab.
+    api_post(blazz_server, token, "/accounts", {"name": "Warehouse", "engine": "sandbox"})
+    for tab in (page, other):
+        expect(card(tab, "Warehouse")).to_have_attribute("data-state", "stopped")
+        assert tab.evaluate("window.__samePage === true")
     shots(page, "accounts-connected")
 
     # Log out, link again, and this time use the Simulate scan button.
@@ -117,6 +126,7 @@ def test_a_sandbox_number_is_added_connected_and_scanned_without_a_reload(
     expect(shop).to_have_attribute("data-state", "connected")
     expect(card(other, "Shop front")).to_have_attribute("data-state", "connected")
     assert page.evaluate("window.__samePage === true")
+    assert errors == [], errors
 
 
 def test_pairing_by_phone_number_and_deleting_a_number(base_url: str, page: Page, shots) -> None:
@@ -155,3 +165,41 @@ def test_pairing_by_phone_number_and_deleting_a_number(base_url: str, page: Page
     confirm.get_by_role("button", name="Delete number").click()
     expect(front).to_have_count(0)
     expect(page.get_by_role("heading", name="No WhatsApp numbers yet")).to_be_visible()
+
+
+def test_a_cloud_api_number_with_a_wrong_token_says_so_and_connects_once_fixed(base_url: str, page: Page,
+                                                                                 shots) -> None:
+    slug = set_up_owner(page, base_url)
+    page.goto(f"{base_url}/w/{slug}/accounts")
+    with FakeGraphApi() as graph:
+        page.get_by_role("button", name="Add a number").first.click()
+        dialog = page.get_by_role("dialog", name="Add a WhatsApp number")
+        dialog.get_by_label("Name").fill("Official line")
+        dialog.get_by_text("WhatsApp Cloud API", exact=True).click()
+        fields = (("Phone number ID", graph.phone_number_id), ("WhatsApp Business Account ID", graph.waba_id),
+                  ("Access token", "EAAG-not-the-token"), ("App secret", "app-secret-1234"),
+                  ("Verify token", "kopi-susu-9876"), ("Graph API address (optional)", graph.base_url))
+        for label, value in fields:
+            dialog.get_by_label(label, exact=True).fill(value)
+        dialog.get_by_role("button", name="Add number").click()
+
+        settings = page.get_by_role("dialog", name="Official line: Cloud API settings")
+        expect(settings.get_by_role("alert")).to_contain_text("The number was added but is not connected")
+        expect(settings.locator("#e-access_token")).to_contain_text("Meta rejected the access token")
+        official = card(page, "Official line")
+        expect(official).to_have_attribute("data-state", "failed")
+        expect(official.get_by_role("alert")).to_contain_text("Meta rejected the access token")
+        shots(page, "accounts-cloud-wrong-token")
+
+        settings.get_by_label("Access token", exact=True).fill(graph.token)
+        settings.get_by_role("button", name="Save and connect").click()
+        expect(settings).to_be_hidden()
+        expect(official).to_have_attribute("data-state", "connected")
+        expect(official).to_contain_text("+15550783881")
+        webhook = re.compile(re.escape(base_url) + r"/webhooks/cloud/\d+\.[A-Za-z0-9_-]+$")
+        expect(official.locator(".webhook-box code")).to_have_text(webhook)
+        shots(page, "accounts-cloud-connected")
+        official.get_by_role("button", name="Disconnect").click()
+        expect(official).to_have_attribute("data-state", "stopped")
+        page.wait_for_timeout(300)  # let the pushed card (which carries no webhook key) arrive too
+        expect(official.locator(".webhook-box code")).to_have_text(webhook)

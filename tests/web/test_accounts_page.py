@@ -9,6 +9,7 @@ import time
 import pytest
 from litestar.testing import AsyncTestClient
 
+from blazz import accounts
 from blazz.config import Settings
 from blazz.store import accounts as accounts_store
 from blazz.web.app import create_app
@@ -208,6 +209,8 @@ async def test_agents_get_403_and_other_workspaces_404(client, owner):
         for action in ("connect", "disconnect", "logout", "delete", "default", "scan"):
             assert (await act(agent, owner.slug, 1, action)).status_code == 403, action
         assert (await add(agent, owner.slug, "Mine")).status_code == 403
+        for path in ("list", "new", "1/pair", "1/settings", "1/webhook"):
+            assert (await agent.get(f"/w/{owner.slug}/accounts/{path}")).status_code == 403, path
     finally:
         await agent.__aexit__(None, None, None)
 
@@ -240,7 +243,7 @@ async def test_a_wrong_cloud_api_token_shows_the_error_and_is_not_connected(clie
     r = await add(client, owner.slug, "Official", "cloud_api", **cloud_form(graph, access_token="EAAG-wrong"))
     assert r.status_code == 422
     assert "The number was added but is not connected" in r.text
-    assert "Meta rejected the access token" in r.text and "Invalid OAuth access token" in r.text
+    assert 'id="e-access_token"' in r.text and "Meta rejected the access token: Invalid OAuth access token" in r.text
     assert state_of(r.text, 1) == "failed" and "Meta rejected the access token" in card_of(r.text, 1)
     assert "EAAG-wrong" not in r.text and "app-secret-1234" not in r.text
     ws = await workspace(client, owner.slug)
@@ -260,6 +263,13 @@ async def test_a_wrong_cloud_api_token_shows_the_error_and_is_not_connected(clie
     assert account.settings["app_secret"] == "app-secret-1234" and account.keep_connected
 
 
+async def test_a_phone_number_id_meta_does_not_know_is_explained_above_the_form(client, owner, graph):
+    r = await add(client, owner.slug, "Official", "cloud_api", **cloud_form(graph, phone_number_id="123456789"))
+    assert r.status_code == 422
+    assert "The number was added but is not connected" in r.text
+    assert "Meta did not accept the phone number id" in r.text and state_of(r.text, 1) == "failed"
+
+
 async def test_a_cloud_api_card_shows_the_webhook_url_for_meta(client, owner, graph):
     r = await add(client, owner.slug, "Official", "cloud_api", **cloud_form(graph))
     assert r.status_code == 200, r.text
@@ -274,6 +284,12 @@ async def test_a_cloud_api_card_shows_the_webhook_url_for_meta(client, owner, gr
     assert "kopi-susu-9876" not in page and graph.token not in page and "app-secret-1234" not in page
     r = await act(client, owner.slug, 1, "settings", {"access_token": "EAAG-new"})
     assert r.status_code == 409 and "Disconnect this number first" in r.text
+    # The card pushed over SSE reaches every member (agents too): it keeps the block but carries no key.
+    pushed = client.app.template_engine.get_template("accounts/_card.html").render(
+        ws=ws, view=await accounts.view(ws, 1))
+    assert 'id="webhook-1" data-webhook-placeholder' in pushed and key not in pushed
+    r = await client.get(f"/w/{owner.slug}/accounts/1/webhook", headers={"hx-request": "true"})
+    assert f"http://testserver.local/webhooks/cloud/{key}" in r.text
 
 
 async def test_a_connected_sandbox_number_is_connected_again_after_a_restart(tmp_path):
