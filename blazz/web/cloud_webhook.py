@@ -70,11 +70,19 @@ async def cloud_receive(request: Request, key: FromPath[str]) -> Response:
         payload = None
     if not isinstance(payload, dict):
         raise ValidationException("The body is not a JSON object.")
-    task = asyncio.ensure_future(accounts.engine_for(ws, account).handle_webhook(payload))
+    # Meta calls one URL per app: numbers of the same app (same secret) each take the changes addressed to them.
+    engines = [accounts.engine_for(ws, v.account) for v in await accounts.list_views(ws)
+               if v.account.engine == "cloud_api" and v.account.settings.get("app_secret") == secret]
+    task = asyncio.ensure_future(_hand_over(engines, payload))
     _handling.add(task)
     task.add_done_callback(_finished)
     await asyncio.wait({task}, timeout=ANSWER_WITHIN_S)
     return Response("", media_type=MediaType.TEXT)
+
+
+async def _hand_over(engines: list, payload: dict) -> None:
+    for engine in engines:
+        await engine.handle_webhook(payload)
 
 
 def _finished(task: asyncio.Task) -> None:

@@ -125,3 +125,16 @@ async def test_a_signed_body_that_is_not_json_is_a_400(client, cloud):
     body = b"not json"
     r = await client.post(path, content=body, headers=signed(body))
     assert r.status_code == 400 and seen == []
+
+
+async def test_numbers_of_one_meta_app_share_a_callback_url(client, owner, cloud, graph):
+    """Meta sends all of an app's numbers to one URL: each number takes the changes addressed to it."""
+    path, seen = cloud
+    second = cloud_form(graph, phone_number_id="106540352299999")
+    r = await add(client, owner.slug, "Second line", "cloud_api", **second)
+    assert r.status_code == 422, "Meta's fake knows only the first number; no need for it to connect here"
+    payload = meta_payload(graph)
+    payload["entry"][0]["changes"][0]["value"]["metadata"]["phone_number_id"] = "106540352299999"
+    body = json.dumps(payload).encode()
+    assert (await client.post(path, content=body, headers=signed(body))).status_code == 200
+    assert {e.key[1] for e in seen} == {2}, "delivered to the second number only"
