@@ -1,0 +1,323 @@
+"""One account's delivery worker: takes due outbox entries, calls the engine, records what happened.
+
+Two loops share the account: the priority loop (urgent, then normal) and the campaign loop. They never wait for
+each other, so however long a campaign is paced or however many thousands are queued behind it, an agent's reply
+goes out as soon as it is written. Each loop claims a batch in one transaction (entries → `sending`), sends, and
+records every result in one transaction; a crash between the two leaves `sending` entries that the next worker
+settles first (`recover`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from blazz import media, outbox, pacing
+from blazz.store import accounts as accounts_store
+from blazz.store import conversations as conversations_store
+from blazz.store import messages as messages_store
+from blazz.store import outbox as outbox_store
+from blazz.store.outbox import LANES, Entry
+from blazz.whatsapp.protocol import OutgoingMessage, SendError
+from blazz.workspaces import Workspace
+
+if TYPE_CHECKING:
+    from blazz.delivery import Delivery
+
+log = logging.getLogger(__name__)
+
+PRIORITY_LANES = (LANES["urgent"], LANES["normal"])
+CAMPAIGN_LANES = (LANES["campaign"],)
+BATCH = 200  # entries per claim: big enough for thousands a second, small enough that a stop or a wake is quick
+SEND_CONCURRENCY = 8  # sends in flight at once, to different chats (one chat's messages always go in order)
+IDLE_S = 30.0  # longest sleep without a wake: the wall clock is re-read at least this often
+OFFLINE_RETRY_S = 1.0  # the engine said "not connected" while the manager said connected: look again shortly
+RECOVERED_UNKNOWN = ("Blazz stopped while sending this message, so it may or may not have reached the customer. "
+                     "Check the chat on the phone before sending it again.")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    entry: Entry
+    provider_id: str | None = None  # set when sent
+    error: SendError | None = None
+    skipped: str | None = None  # refused without calling the engine (final)
+    released: bool = False  # not attempted (stopping): back to pending, the try does not count
+
+
+class AccountWorker:
+    def __init__(self, delivery: Delivery, ws: Workspace, account_id: int, previous: asyncio.Task | None):
+        self.delivery = delivery
+        self.ws = ws
+        self.account_id = account_id
+        self.key = (ws.id, account_id)
+        self.stopping = False
+        self.wake_priority = asyncio.Event()
+        self.wake_campaign = asyncio.Event()
+        self.reload = True
+        self.settings = pacing.PacingSettings()
+        self.breaker = pacing.Breaker(self.settings)
+        self.tz: dt.tzinfo = dt.UTC
+        self.linked_at: float | None = None
+        self.task = asyncio.get_running_loop().create_task(self._run(previous), name=f"delivery:{ws.id}:{account_id}")
+
+    def wake(self, *, campaign: bool, reload: bool = False) -> None:
+        self.reload = self.reload or reload
+        (self.wake_campaign if campaign else self.wake_priority).set()
+
+    def stop(self) -> None:
+        """Finish the batch in hand (entries not yet attempted go back to the queue), then end."""
+        self.stopping = True
+        self.wake_priority.set()
+        self.wake_campaign.set()
+
+    # -- the loops -----------------------------------------------------------------------------------------------
+
+    async def _run(self, previous: asyncio.Task | None) -> None:
+        if previous is not None and not previous.done():
+            await asyncio.wait([previous])  # the last worker of this account must be done before we settle its work
+        if self.stopping:
+            return
+        await self._recover()
+        await asyncio.gather(self._priority_loop(), self._campaign_loop())
+
+    async def _recover(self) -> None:
+        resend = self.delivery.honours_message_id(self.key)
+        ids = await self.ws.db.execute_write_fn(lambda conn: outbox_store.recover(
+            conn, self.account_id, resend=resend, reason=RECOVERED_UNKNOWN, now=time.time()))
+        if ids:
+            log.warning("settled %d message(s) left sending by a previous run (workspace=%s account=%s): %s",
+                        len(ids), *self.key, "resent with their own ids" if resend else "marked failed")
+            if not resend:
+                shown = await messages_store.by_ids(self.ws.db, ids)
+                outbox.publish_status(self.ws, [(m.id, m.conversation_id) for m in shown], "failed")
+
+    async def _priority_loop(self) -> None:
+        while not self.stopping:
+            self.wake_priority.clear()
+            entries = await self._claim(PRIORITY_LANES, BATCH)
+            if entries:
+                await self._deliver(entries, campaign=False)
+            else:
+                await self._sleep(self.wake_priority, await self._next_due(PRIORITY_LANES))
+
+    async def _campaign_loop(self) -> None:
+        while not self.stopping:
+            self.wake_campaign.clear()
+            if self.reload:
+                await self._load_settings()
+            now = time.time()
+            state = await outbox_store.pacing_state_of(self.ws.db, self.account_id)
+            if state.paused_reason is not None and state.paused_until is not None and now >= state.paused_until:
+                state = replace(state, paused_reason=None, paused_until=None)
+                await self.ws.db.execute_write_fn(
+                    lambda conn, s=state, t=now: outbox_store.save_pacing_state(conn, s, t))
+                log.info("campaign lane of workspace=%s account=%s resumes after its pause", *self.key)
+            verdict = pacing.decide(self.settings, state, now=now, tz=self.tz, linked_at=self.linked_at)
+            if not verdict.go:
+                await self._sleep(self.wake_campaign, verdict.retry_at)
+                continue
+            paced = self.settings.enabled
+            entries = await self._claim(CAMPAIGN_LANES, 1 if paced else BATCH)
+            if not entries:
+                await self._sleep(self.wake_campaign, await self._next_due(CAMPAIGN_LANES))
+                continue
+            if paced:
+                await self._type(entries[0])
+            outcomes = await self._deliver(entries, campaign=True)
+            attempted = [o for o in outcomes if not o.released and not _offline(o)]
+            if paced and attempted:
+                after = pacing.after_send(self.settings, state, now=time.time(), tz=self.tz, count=len(attempted))
+                await self.ws.db.execute_write_fn(
+                    lambda conn, s=after: outbox_store.save_pacing_state(conn, _keep_pause(conn, s), time.time()))
+            await self._watch(attempted)
+
+    async def _load_settings(self) -> None:
+        self.reload = False
+        account = await accounts_store.get(self.ws.db, self.account_id)
+        if account is None:
+            self.stopping = True
+            return
+        settings = pacing.settings_of(account)
+        if settings != self.settings:
+            self.breaker = pacing.Breaker(settings)
+        self.settings = settings
+        self.linked_at = account.linked_at
+        self.tz = await pacing.timezone_of(self.ws)
+
+    async def _watch(self, outcomes: Sequence[Outcome]) -> None:
+        """Feed the circuit breaker; a ban or rate limit trips it at once."""
+        for o in outcomes:
+            if o.error is not None and o.error.code in ("banned", "rate_limited"):
+                until = time.time() + o.error.retry_after if o.error.retry_after else None
+                await pacing.pause(self.ws, self.account_id, f"Campaigns paused: WhatsApp limited this number "
+                                                             f"({o.error.reason})", until)
+                return
+            if o.skipped is not None:
+                continue  # refused by us (opted out, no number): says nothing about the number's health
+            tripped = self.breaker.record(o.error is None, o.error.reason if o.error is not None else "")
+            if tripped:
+                log.warning("campaign lane of workspace=%s account=%s paused: %s", *self.key, tripped)
+                await pacing.pause(self.ws, self.account_id, tripped, time.time() + self.settings.breaker_cooldown_s)
+                return
+
+    async def _type(self, entry: Entry) -> None:
+        """Show "typing…" for a moment before a paced campaign message, as a person would."""
+        seconds = pacing.typing_seconds(self.settings, entry.text)
+        if seconds <= 0 or entry.to is None or entry.opted_out:
+            return
+        try:
+            await self.delivery.sessions.typing(self.key, entry.to, True)
+        except Exception as exc:  # presence is a courtesy: never let it hold a message back
+            log.debug("typing presence failed (workspace=%s account=%s): %s", *self.key, exc)
+            return
+        await self._sleep(asyncio.Event(), time.time() + seconds)
+        with contextlib.suppress(Exception):
+            await self.delivery.sessions.typing(self.key, entry.to, False)
+
+    # -- claiming and sleeping -----------------------------------------------------------------------------------
+
+    async def _claim(self, lanes: tuple[int, ...], limit: int) -> list[Entry]:
+        now = time.time()
+        return await self.ws.db.execute_write_fn(
+            lambda conn: outbox_store.claim(conn, self.account_id, lanes, limit, now))
+
+    async def _next_due(self, lanes: tuple[int, ...]) -> float | None:
+        return await self.ws.db.execute_fn(lambda conn: outbox_store.next_due_at(conn, self.account_id, lanes))
+
+    async def _sleep(self, event: asyncio.Event, until: float | None) -> None:
+        timeout = IDLE_S if until is None else min(max(until - time.time(), 0.0), IDLE_S)
+        if self.stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), timeout)
+
+    # -- sending and recording -----------------------------------------------------------------------------------
+
+    async def _deliver(self, entries: list[Entry], *, campaign: bool) -> list[Outcome]:
+        outcomes = await self._send_all(entries)
+        await self._record(outcomes)
+        return outcomes
+
+    async def _send_all(self, entries: list[Entry]) -> list[Outcome]:
+        chains: dict[str | None, list[Entry]] = {}
+        for entry in entries:
+            chains.setdefault(entry.to, []).append(entry)
+        results: dict[int, Outcome] = {}
+        gate = asyncio.Semaphore(SEND_CONCURRENCY)
+
+        async def chain(items: list[Entry]) -> None:
+            for entry in items:
+                async with gate:
+                    results[entry.id] = await self._send_one(entry)
+
+        if len(chains) == 1:
+            await chain(entries)
+        else:
+            await asyncio.gather(*(chain(items) for items in chains.values()))
+        return [results[e.id] for e in entries]
+
+    async def _send_one(self, entry: Entry) -> Outcome:
+        if self.stopping:
+            return Outcome(entry, released=True)
+        if entry.opted_out:
+            return Outcome(entry, skipped="Not sent: the contact opted out of messages.")
+        if entry.to is None:
+            return Outcome(entry, skipped="Not sent: this contact has no WhatsApp number.")
+        message = OutgoingMessage(to=entry.to, kind=entry.kind, text=entry.text,  # type: ignore[arg-type]
+                                  reply_to=entry.reply_to, message_id=entry.provider_msg_id)
+        if entry.media_sha256 is not None or entry.media_status is not None:
+            if entry.media_status != "ready" or not entry.media_sha256:
+                return Outcome(entry, skipped="Not sent: the file to send is not available.")
+            path = media.path_of(self.ws, entry.media_sha256)
+            message = replace(message, media_path=path, mime=entry.media_mime, filename=entry.media_filename)
+        flying = self.delivery.in_flight(self.key)
+        flying[entry.provider_msg_id] = entry.message_id
+        try:
+            provider_id = await self.delivery.sessions.send(self.key, message)
+        except SendError as exc:
+            flying.pop(entry.provider_msg_id, None)
+            return Outcome(entry, error=exc)
+        except Exception as exc:  # the manager wraps engine failures; this is a last line of defence
+            flying.pop(entry.provider_msg_id, None)
+            log.exception("send crashed (workspace=%s account=%s message=%s)", *self.key, entry.message_id)
+            return Outcome(entry, error=SendError("unknown", f"Sending failed unexpectedly: {exc}", retry=True))
+        flying[provider_id] = entry.message_id
+        return Outcome(entry, provider_id=provider_id)
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        delays = self.delivery.retry_delays
+        sent: list[tuple[int, int]] = []
+        failed: list[tuple[int, int]] = []
+        queued: list[tuple[int, int]] = []
+
+        def write(conn: sqlite3.Connection) -> None:
+            now = time.time()
+            done_ids = []
+            for o in outcomes:
+                e = o.entry
+                shown = (e.message_id, e.conversation_id)
+                if o.provider_id is not None:
+                    messages_store.mark_sent(conn, e.message_id, self.account_id, o.provider_id, int(now))
+                    done_ids.append(e.id)
+                    if e.lane == LANES["campaign"]:
+                        conversations_store.bump(conn, e.conversation_id, message_id=e.message_id, at=int(now),
+                                                 preview_text=conversations_store.preview(e.kind, e.text))
+                    sent.append(shown)
+                elif o.released or _offline(o):
+                    outbox_store.reschedule(conn, e.id, now + (0 if o.released else OFFLINE_RETRY_S), None, now,
+                                            count_attempt=False)
+                    messages_store.mark_queued(conn, e.message_id, None)
+                elif o.error is not None and o.error.code in ("banned", "rate_limited") and e.lane == LANES["campaign"]:
+                    # The number is limited, not the message: wait it out without using up the message's attempts.
+                    wait = max(o.error.retry_after or 0.0, delays[0] if delays else 0.0)
+                    outbox_store.reschedule(conn, e.id, now + wait, o.error.reason, now, count_attempt=False)
+                    messages_store.mark_queued(conn, e.message_id, o.error.reason)
+                    queued.append(shown)
+                elif o.error is not None and o.error.retry and e.attempts <= len(delays):
+                    wait = max(delays[e.attempts - 1], o.error.retry_after or 0.0)
+                    outbox_store.reschedule(conn, e.id, now + wait, o.error.reason, now)
+                    messages_store.mark_queued(conn, e.message_id, o.error.reason)
+                    queued.append(shown)
+                else:
+                    reason = o.skipped or _final_reason(o.error, e.attempts)
+                    outbox_store.fail(conn, e.id, reason, now)
+                    messages_store.mark_failed(conn, [e.message_id], reason)
+                    failed.append(shown)
+            outbox_store.sent(conn, done_ids)
+
+        await self.ws.db.execute_write_fn(write)
+        for o in outcomes:
+            if o.error is not None and not _offline(o):
+                log.info("send failed (workspace=%s account=%s message=%s attempt=%d): %s %s", *self.key,
+                         o.entry.message_id, o.entry.attempts, o.error.code, o.error.reason)
+        await self.delivery.landed(self.ws, self.key, [o for o in outcomes if o.provider_id is not None])
+        outbox.publish_status(self.ws, sent, "sent")
+        outbox.publish_status(self.ws, failed, "failed")
+        outbox.publish_status(self.ws, queued, "queued")
+
+
+def _offline(outcome: Outcome) -> bool:
+    return outcome.error is not None and outcome.error.code == "not_connected"
+
+
+def _final_reason(error: SendError | None, attempts: int) -> str:
+    if error is None:
+        return "Not sent."
+    if error.retry:
+        return f"{error.reason} (gave up after {attempts} attempts)"
+    return error.reason
+
+
+def _keep_pause(conn: sqlite3.Connection, state: outbox_store.PacingState) -> outbox_store.PacingState:
+    """Counters from the lane, pause and owner activity as stored now (set meanwhile by others)."""
+    current = outbox_store.pacing_state(conn, state.account_id)
+    return replace(state, paused_reason=current.paused_reason, paused_until=current.paused_until,
+                   owner_active_at=current.owner_active_at)

@@ -1,0 +1,374 @@
+"""The outbox: how every outgoing message enters the pipeline. Services call these; delivery workers send.
+
+Each send writes the `messages` row (status `queued`) and its outbox entry in one transaction, then returns at
+once; the account's delivery worker (`blazz.delivery`) sends it. Lanes: `urgent` (agent replies, API sends) before
+`normal` (automation) before `campaign`; only the campaign lane is paced.
+
+Who a send goes to: `conversation_id` (its number is the conversation's), or `to` with an optional `account_id`.
+`to` is a contact id (int) or a phone number (str), read with the workspace's phone region ("0812…" works when
+the region is ID; "+62 812…" always). A phone nobody has yet becomes a new contact. Without `account_id` the
+workspace's default number sends.
+
+Idempotency: a caller's `idempotency_key` (the API's Idempotency-Key) returns the first message when the same
+key comes again with the same content, and raises `Conflict` with other content. Campaign messages are unique per
+(campaign, contact): `enqueue_many` skips a contact that campaign already queued.
+
+Bus events: "message.new" {message_id, conversation_id, direction}, "message.status" {message_ids,
+conversation_ids, status}, "conversation.updated" {conversation_ids}.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+import weakref
+from collections.abc import Coroutine, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from blazz import media as media_service
+from blazz import phones, workspace_settings
+from blazz.errors import Conflict, DomainError, Invalid, NotFound
+from blazz.store import accounts as accounts_store
+from blazz.store import conversations as conversations_store
+from blazz.store import identities
+from blazz.store import media as media_store
+from blazz.store import messages as messages_store
+from blazz.store import outbox as outbox_store
+from blazz.store.messages import Message
+from blazz.workspaces import Workspace
+
+Lane = Literal["urgent", "normal", "campaign"]
+# The lane each source goes to unless the caller says otherwise.
+SOURCE_LANES: dict[str, Lane] = {"agent": "urgent", "api": "urgent", "automation": "normal", "system": "normal",
+                                 "campaign": "campaign"}
+MAX_TEXT = 4096  # WhatsApp's longest text message (Cloud API text.body limit); captions share it here
+ENQUEUE_CHUNK = 1000  # campaign recipients per transaction: short writes, so agent replies never wait long
+CANCELLED = "Cancelled before it was sent."
+
+
+class OptedOut(DomainError):
+    """The contact asked not to be messaged (replied STOP or was marked by hand)."""
+
+    code = "opted_out"
+    status = 409
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignItem:
+    contact_id: int
+    text: str = ""
+    media_id: int | None = None
+    account_id: int | None = None  # None: the workspace's default number
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    queued: list[tuple[int, int]]  # (contact id, message id)
+    skipped: list[tuple[int, str]]  # (contact id, why)
+
+
+# -- waking the delivery workers ------------------------------------------------------------------------------------
+
+
+class DeliveryService(Protocol):
+    """What services need of the running delivery workers (`blazz.delivery.Delivery`)."""
+
+    def wake(self, workspace_id: int, account_id: int, *, campaign: bool = False, reload: bool = False) -> None: ...
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None: ...
+
+    def in_flight(self, key: tuple[int, int]) -> dict[str, int]: ...
+
+
+# The runtime attaches its delivery service to its session manager; services reach it through their workspace.
+_services: weakref.WeakKeyDictionary[object, DeliveryService] = weakref.WeakKeyDictionary()
+
+
+def attach(sessions: object, service: DeliveryService) -> None:
+    _services[sessions] = service
+
+
+def delivery_of(ws: Workspace) -> DeliveryService | None:
+    """The process's delivery service, or None where none runs (a script, a test of services alone)."""
+    return _services.get(ws.sessions) if ws.sessions is not None else None
+
+
+def wake(ws: Workspace, account_id: int, *, campaign: bool = False, reload: bool = False) -> None:
+    """Tell the account's worker that something is due now (or, with `reload`, that its settings changed)."""
+    service = delivery_of(ws)
+    if service is not None:
+        service.wake(ws.id, account_id, campaign=campaign, reload=reload)
+
+
+def new_provider_id() -> str:
+    """A WhatsApp-shaped message id ("3EB0" + upper-case hex, as WhatsApp Web makes them), chosen before sending."""
+    return "3EB0" + secrets.token_hex(10).upper()
+
+
+# -- single sends ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    conversation_id: int | None
+    contact_id: int | None
+    phone: str | None
+    account_id: int
+
+
+async def _target(ws: Workspace, conversation_id: int | None, to: int | str | None,
+                  account_id: int | None) -> _Target:
+    if conversation_id is not None:
+        conv = await conversations_store.get(ws.db, conversation_id)
+        if conv is None:
+            raise NotFound("No such conversation in this workspace.")
+        if account_id is not None and account_id != conv.account_id:
+            raise Invalid("account_id", "This conversation is with another of your numbers; send from that one.")
+        await _live_account(ws, conv.account_id)
+        return _Target(conv.id, conv.contact_id, None, conv.account_id)
+    if to is None or to == "":
+        raise Invalid("to", "Say who to send to: a phone number with its country code, or a contact id.")
+    account = await _live_account(ws, account_id)
+    if isinstance(to, bool):
+        raise Invalid("to", "Give a phone number or a contact id.")
+    if isinstance(to, int):
+        return _Target(None, to, None, account)
+    region = (await workspace_settings.load(ws.db)).default_region
+    try:
+        phone = phones.normalise(str(to), region)
+    except Invalid as exc:
+        raise Invalid("to", exc.message) from None
+    return _Target(None, None, phone, account)
+
+
+async def _live_account(ws: Workspace, account_id: int | None) -> int:
+    if account_id is None:
+        account = await accounts_store.default(ws.db)
+        if account is None:
+            raise Invalid("account_id", "Add a WhatsApp number first: there is none to send from.")
+        return account.id
+    if await accounts_store.get(ws.db, account_id) is None:
+        raise NotFound("No such WhatsApp number in this workspace.")
+    return account_id
+
+
+def _open_conversation(conn: sqlite3.Connection, target: _Target, now: int) -> int:
+    if target.conversation_id is not None:
+        return target.conversation_id
+    if target.phone is not None:
+        contact_id = identities.resolve(conn, phone=target.phone, lid=None, name=None, now=now)
+    else:
+        row = conn.execute("SELECT id FROM contacts WHERE id = ? AND deleted_at IS NULL", (target.contact_id,))
+        if row.fetchone() is None:
+            raise NotFound("No such contact in this workspace.")
+        contact_id = target.contact_id
+    return conversations_store.open_for(conn, contact_id, target.account_id, now)
+
+
+def _refuse_opted_out(conn: sqlite3.Connection, conversation_id: int) -> None:
+    rec = conversations_store.recipient(conn, conversation_id)
+    if rec is None:
+        raise NotFound("No such conversation in this workspace.")
+    if rec.opted_out_at is not None:
+        raise OptedOut("This contact opted out of WhatsApp messages from you, so Blazz will not message them. If "
+                       "they asked to hear from you again, clear the opt-out on their contact page first.")
+    if rec.address is None:
+        raise Invalid("to", "This contact has no WhatsApp number to send to.")
+
+
+async def _queue_one(ws: Workspace, *, target: _Target, kind: str, text: str, media_id: int | None, source: str,
+                     author_id: int | None, reply_to: int | None, idempotency_key: str | None,
+                     lane: Lane | None) -> Message:
+    lane = lane or SOURCE_LANES.get(source, "urgent")
+    if lane not in outbox_store.LANES:
+        raise Invalid("lane", "The lane is one of urgent, normal, campaign.")
+    key = f"key:{idempotency_key}" if idempotency_key else None
+    now = time.time()
+
+    def write(conn: sqlite3.Connection) -> tuple[int, bool]:
+        if key is not None:
+            first = messages_store.by_idempotency_key(conn, key)
+            if first is not None:
+                if (first.body, first.media_id) != (text, media_id) or (
+                        target.conversation_id is not None and first.conversation_id != target.conversation_id):
+                    raise Conflict("This Idempotency-Key was already used for a different message.",
+                                   details={"message_id": first.id})
+                return first.id, False
+        conversation_id = _open_conversation(conn, target, int(now))
+        _refuse_opted_out(conn, conversation_id)
+        quoted = None
+        if reply_to is not None:
+            quoted_row = conn.execute("SELECT id FROM messages WHERE id = ? AND conversation_id = ?",
+                                      (reply_to, conversation_id)).fetchone()
+            if quoted_row is None:
+                raise Invalid("reply_to", "The message to reply to is not in this conversation.")
+            quoted = quoted_row[0]
+        message_id = messages_store.insert_outgoing(
+            conn, conversation_id=conversation_id, account_id=target.account_id, kind=kind, body=text,
+            media_id=media_id, source=source, author_id=author_id, quoted_id=quoted, campaign_id=None,
+            idempotency_key=key, now=int(now))
+        outbox_store.insert(conn, message_id, target.account_id, outbox_store.LANES[lane], new_provider_id(), now)
+        if lane != "campaign":  # a campaign message shows in the conversation list once it goes out
+            conversations_store.bump(conn, conversation_id, message_id=message_id, at=int(now),
+                                     preview_text=conversations_store.preview(kind, text))
+        return message_id, True
+
+    message_id, fresh = await ws.db.execute_write_fn(write)
+    message = await messages_store.get(ws.db, message_id)
+    if fresh:
+        wake(ws, target.account_id, campaign=lane == "campaign")
+        if ws.bus is not None:
+            ws.bus.publish(ws.id, "message.new", message_id=message_id, conversation_id=message.conversation_id,
+                           direction="out")
+            ws.bus.publish(ws.id, "conversation.updated", conversation_ids=[message.conversation_id])
+    return message
+
+
+def _clean_text(text: str | None, *, required: bool) -> str:
+    text = (text or "").replace("\r\n", "\n").strip()
+    if required and not text:
+        raise Invalid("text", "Write a message first.")
+    if len(text) > MAX_TEXT:
+        raise Invalid("text", f"WhatsApp messages can be at most {MAX_TEXT:,} characters; this one has {len(text):,}.")
+    return text
+
+
+async def send_text(ws: Workspace, *, text: str, conversation_id: int | None = None, to: int | str | None = None,
+                    account_id: int | None = None, source: str = "agent", author_id: int | None = None,
+                    reply_to: int | None = None, idempotency_key: str | None = None,
+                    lane: Lane | None = None) -> Message:
+    """Queue a text message and return it (status `queued`). Lane: urgent for agents and the API, normal for
+    automation, campaign for campaigns (or `lane`). Idempotent by `idempotency_key`. Raises OptedOut (409) for a
+    contact who opted out, Invalid (422) for bad input, NotFound for an unknown conversation, contact or number."""
+    body = _clean_text(text, required=True)
+    target = await _target(ws, conversation_id, to, account_id)
+    return await _queue_one(ws, target=target, kind="text", text=body, media_id=None, source=source,
+                            author_id=author_id, reply_to=reply_to, idempotency_key=idempotency_key, lane=lane)
+
+
+async def send_media(ws: Workspace, *, media_id: int, caption: str = "", conversation_id: int | None = None,
+                     to: int | str | None = None, account_id: int | None = None, source: str = "agent",
+                     author_id: int | None = None, reply_to: int | None = None, idempotency_key: str | None = None,
+                     lane: Lane | None = None) -> Message:
+    """Queue a stored file (see `blazz.media.store_upload`) with an optional caption; lanes and idempotency as
+    `send_text`. A file WhatsApp would refuse is refused here, before anything is queued (413 / 422)."""
+    media = await media_store.get(ws.db, media_id)
+    if media is None:
+        raise NotFound("No such file; upload it first.")
+    media_service.sendable(media)
+    caption = _clean_text(caption, required=False)
+    target = await _target(ws, conversation_id, to, account_id)
+    return await _queue_one(ws, target=target, kind=media_service.kind_of(media.mime), text=caption,
+                            media_id=media.id, source=source, author_id=author_id, reply_to=reply_to,
+                            idempotency_key=idempotency_key, lane=lane)
+
+
+async def retry(ws: Workspace, message_id: int) -> Message:
+    """Queue a failed message again with a fresh set of attempts (urgent lane keeps its place: same lane as before)."""
+    message = await messages_store.get(ws.db, message_id)
+    if message is None or message.direction != "out":
+        raise NotFound("No such outgoing message.")
+    if message.status != "failed":
+        raise Conflict("Only a message that failed can be sent again.")
+    now = time.time()
+
+    def write(conn: sqlite3.Connection) -> bool:
+        _refuse_opted_out(conn, message.conversation_id)
+        return outbox_store.requeue(conn, message_id, now)
+
+    if not await ws.db.execute_write_fn(write):
+        raise Conflict("This message cannot be sent again.")
+    wake(ws, message.account_id, campaign=message.source == "campaign")
+    publish_status(ws, [(message_id, message.conversation_id)], "queued")
+    return await messages_store.get(ws.db, message_id)
+
+
+async def cancel(ws: Workspace, message_ids: Sequence[int], reason: str = CANCELLED) -> int:
+    """Withdraw queued messages that no worker has picked up yet (e.g. a cancelled campaign); they end `failed`
+    with `reason`. Messages already going out are not stopped. Returns how many were withdrawn."""
+    now = time.time()
+    done = await ws.db.execute_write_fn(lambda conn: outbox_store.cancel(conn, list(message_ids), reason, now))
+    if done:
+        shown = await messages_store.by_ids(ws.db, done)
+        publish_status(ws, [(m.id, m.conversation_id) for m in shown], "failed")
+    return len(done)
+
+
+# -- campaigns ------------------------------------------------------------------------------------------------------
+
+
+async def enqueue_many(ws: Workspace, items: Iterable[CampaignItem], *, campaign_id: int,
+                       lane: Lane = "campaign") -> EnqueueResult:
+    """Queue one message per contact for a campaign, in short transactions. Idempotent per (campaign, contact):
+    a contact already queued by this campaign is skipped, as are opted-out, deleted and unknown contacts."""
+    if lane not in outbox_store.LANES:
+        raise Invalid("lane", "The lane is one of urgent, normal, campaign.")
+    default = await accounts_store.default(ws.db)
+    known_accounts = {a.id for a in await accounts_store.all_active(ws.db)}
+    media_kinds: dict[int, str] = {}
+    queued: list[tuple[int, int]] = []
+    skipped: list[tuple[int, str]] = []
+    batch = list(items)
+    for item in batch:
+        if item.media_id is not None and item.media_id not in media_kinds:
+            media = await media_store.get(ws.db, item.media_id)
+            if media is None:
+                raise NotFound("No such file; upload it first.")
+            media_service.sendable(media)
+            media_kinds[item.media_id] = media_service.kind_of(media.mime)
+    touched_accounts: set[int] = set()
+
+    def write(conn: sqlite3.Connection, part: list[CampaignItem]) -> None:
+        now = time.time()
+        for item in part:
+            text = (item.text or "").strip()
+            if not text and item.media_id is None:
+                skipped.append((item.contact_id, "The message is empty."))
+                continue
+            if len(text) > MAX_TEXT:
+                skipped.append((item.contact_id, f"The message is longer than {MAX_TEXT:,} characters."))
+                continue
+            account_id = item.account_id if item.account_id is not None else (default.id if default else None)
+            if account_id is None or account_id not in known_accounts:
+                skipped.append((item.contact_id, "No WhatsApp number to send from."))
+                continue
+            key = f"campaign:{campaign_id}:{item.contact_id}"
+            if conn.execute("SELECT 1 FROM messages WHERE idempotency_key = ?", (key,)).fetchone():
+                skipped.append((item.contact_id, "Already queued for this campaign."))
+                continue
+            contact = conn.execute("SELECT phone, lid, jid, opted_out_at, deleted_at FROM contacts WHERE id = ?",
+                                   (item.contact_id,)).fetchone()
+            if contact is None or contact[4] is not None:
+                skipped.append((item.contact_id, "The contact no longer exists."))
+                continue
+            if contact[3] is not None:
+                skipped.append((item.contact_id, "The contact opted out."))
+                continue
+            if not (contact[0] or contact[1] or contact[2]):
+                skipped.append((item.contact_id, "The contact has no WhatsApp number."))
+                continue
+            conversation_id = conversations_store.open_for(conn, item.contact_id, account_id, int(now))
+            kind = media_kinds[item.media_id] if item.media_id is not None else "text"
+            message_id = messages_store.insert_outgoing(
+                conn, conversation_id=conversation_id, account_id=account_id, kind=kind, body=text,
+                media_id=item.media_id, source="campaign", author_id=None, quoted_id=None, campaign_id=campaign_id,
+                idempotency_key=key, now=int(now))
+            outbox_store.insert(conn, message_id, account_id, outbox_store.LANES[lane], new_provider_id(), now)
+            queued.append((item.contact_id, message_id))
+            touched_accounts.add(account_id)
+
+    for start in range(0, len(batch), ENQUEUE_CHUNK):
+        chunk = batch[start:start + ENQUEUE_CHUNK]
+        await ws.db.execute_write_fn(lambda conn, part=chunk: write(conn, part))
+        for account_id in touched_accounts:
+            wake(ws, account_id, campaign=lane == "campaign")
+    return EnqueueResult(queued, skipped)
+
+
+def publish_status(ws: Workspace, shown: Sequence[tuple[int, int]], status: str) -> None:
+    """Tell open tabs that these (message id, conversation id) moved to `status`."""
+    if shown and ws.bus is not None:
+        ws.bus.publish(ws.id, "message.status", message_ids=[m for m, _ in shown],
+                       conversation_ids=sorted({c for _, c in shown}), status=status)
