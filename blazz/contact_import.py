@@ -215,6 +215,7 @@ class Inspection:
     sample: list[list[str]]
     mapping: list[str]  # per column: a target, "field:<key>", or "" to skip it
     total_rows: int
+    national_phones: bool = False  # the sample has numbers without a country code: a region is needed
 
 
 def _looks_like_phone(value: str) -> bool:
@@ -267,7 +268,11 @@ def inspect_file(path: Path, kind: str, specs: Sequence[CustomField]) -> Inspect
         mapping = guess_mapping(headers, sample, specs)
     else:
         headers = [h or f"Column {i + 1}" for i, h in enumerate(head)]
-    return Inspection(kind, delimiter, has_header, headers, sample, mapping, total)
+    national = False
+    if "phone" in mapping:
+        col = mapping.index("phone")
+        national = any(_looks_like_phone(r[col]) and not r[col].lstrip().startswith(("+", "00")) for r in sample)
+    return Inspection(kind, delimiter, has_header, headers, sample, mapping, total, national)
 
 
 async def upload(ws: Workspace, filename: str, data: bytes, user_id: int | None) -> tuple[ImportJob, Inspection]:
@@ -545,15 +550,13 @@ def _row(number: int, cells: list[str], plan: Plan, specs: dict[str, CustomField
             values[target] = contacts.clean_text(raw, target)
     if not phone:
         raise Invalid("phone", "No phone number.")
-    try:
-        phone = phones.normalise(phone, plan.region)
-    except Invalid as exc:
-        raise Invalid("phone", f"Phone {phone[:40]!r}: {exc.message}") from exc
+    phone = phones.normalise(phone, plan.region)  # its reason names no value, so reasons can be counted
     if values.get("name") and not (values.get("first_name") or values.get("last_name")):
         values["first_name"], values["last_name"] = contacts.split_name(values["name"])
     elif not values.get("name") and (values.get("first_name") or values.get("last_name")):
         values["name"] = f"{values.get('first_name', '')} {values.get('last_name', '')}".strip()
-    return ImportRow(number, phone, {k: v for k, v in values.items() if v}, fields, tuple(groups))
+    row = ImportRow(number, phone, {k: v for k, v in values.items() if v}, fields, tuple(groups))
+    return replace(row, encoded=store.encode_row(row))
 
 
 # -- reading results ----------------------------------------------------------------------------------------------
@@ -586,6 +589,11 @@ async def recent_jobs(ws: Workspace, limit: int = 10) -> list[ImportJob]:
 async def rejected_rows(ws: Workspace, job_id: int, limit: int | None = None) -> list[store.ImportError]:
     await get_job(ws, job_id)
     return await store.import_errors(ws.db, job_id, limit)
+
+
+async def rejection_reasons(ws: Workspace, job_id: int) -> list[tuple[str, int]]:
+    """The most common reasons rows were rejected, with how many rows each."""
+    return await store.import_error_reasons(ws.db, job_id)
 
 
 async def rejected_csv(ws: Workspace, job_id: int) -> str:

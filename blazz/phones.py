@@ -73,27 +73,33 @@ def normalise(raw: str | None, region: str | None = None) -> str:
     if not international and digits.startswith("00"):
         # "00" is the international prefix in most of the world; people keep it even where the local one differs.
         candidate = _parse(f"+{digits[2:]}", None)
-        if candidate is not None and phonenumbers.is_valid_number(candidate):
+        if _valid(candidate):
             return _e164(candidate)
     if international:
         number = _parse(f"+{digits}", None)
     elif region:
         number = _parse(digits, region)
-        if number is None or not phonenumbers.is_valid_number(number):
-            # A number written with its country code but without the "+" (6012…, 4479…).
-            candidate = _parse(f"+{digits}", None)
-            if candidate is not None and phonenumbers.is_valid_number(candidate):
-                return _e164(candidate)
+        if _valid(number):
+            return _e164(number)
+        # A number written with its country code but without the "+" (6012…, 4479…).
+        candidate = _parse(f"+{digits}", None)
+        if _valid(candidate):
+            return _e164(candidate)
     else:
         # No region to read a national number with: accept it only if it already starts with a country code.
         number = _parse(f"+{digits}", None)
-        if number is None or not phonenumbers.is_valid_number(number):
+        if not _valid(number):
             raise Invalid("phone", "Add the country code (for example +62 812…), or set the workspace's phone region.")
+        return _e164(number)
     if number is None:
         raise Invalid("phone", "That is not a phone number.")
-    if not phonenumbers.is_valid_number(number):
+    if not _valid(number):
         raise Invalid("phone", _why_invalid(number))
     return _e164(number)
+
+
+def _valid(number: phonenumbers.PhoneNumber | None) -> bool:
+    return number is not None and phonenumbers.is_valid_number(number)
 
 
 def try_normalise(raw: str | None, region: str | None = None) -> str | None:

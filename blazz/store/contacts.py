@@ -465,6 +465,7 @@ class ImportRow:
     values: dict[str, str]
     fields: dict[str, Any]
     groups: tuple[str, ...]
+    encoded: str = ""  # the row as a JSON object for `import_batch`, made by the reader thread (see `encode_row`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,10 +537,16 @@ async def import_errors(db: Database, job_id: int, limit: int | None) -> list[Im
     return [ImportError(row, message, json.loads(cells)) for row, message, cells in rows]
 
 
+async def import_error_reasons(db: Database, job_id: int, limit: int = 6) -> list[tuple[str, int]]:
+    rows = await db.fetchall("SELECT message, count(*) AS n FROM contact_import_errors WHERE import_id = ?"
+                             " GROUP BY message ORDER BY n DESC, message LIMIT ?", (job_id, limit))
+    return [(row[0], row[1]) for row in rows]
+
+
 # Rows go in as one JSON array per statement: FTS5 flushes its index at every statement of a trigger, so one
 # statement for a whole batch is ~5x faster than executemany (measured: 100k rows 5.2 s → 1.0 s).
 _BATCH_ROWS = (
-    "SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.phone') AS phone,"
+    "SELECT json_extract(value, '$.phone') AS phone,"
     " json_extract(value, '$.name') AS name, json_extract(value, '$.first_name') AS first_name,"
     " json_extract(value, '$.last_name') AS last_name, json_extract(value, '$.email') AS email,"
     " json_extract(value, '$.notes') AS notes, json_extract(value, '$.fields') AS fields FROM json_each(?)"
@@ -554,19 +561,19 @@ _IMPORT_UPDATE = (
     " last_name = coalesce(nullif(s.last_name, ''), contacts.last_name),"
     " email = coalesce(nullif(s.email, ''), contacts.email), notes = coalesce(nullif(s.notes, ''), contacts.notes),"
     f" fields = json_patch(contacts.fields, s.fields), deleted_at = NULL, updated_at = ? FROM ({_BATCH_ROWS}) AS s"
-    " WHERE contacts.id = s.id"
+    " WHERE contacts.phone = s.phone"
 )
 
 
-def _import_params(row: ImportRow, contact_id: int | None = None) -> dict[str, Any]:
+def encode_row(row: ImportRow) -> str:
     v = row.values
-    return {"id": contact_id, "phone": row.phone, "name": v.get("name", ""), "first_name": v.get("first_name", ""),
-            "last_name": v.get("last_name", ""), "email": v.get("email", ""), "notes": v.get("notes", ""),
-            "fields": row.fields}
+    return json.dumps({"phone": row.phone, "name": v.get("name", ""), "first_name": v.get("first_name", ""),
+                       "last_name": v.get("last_name", ""), "email": v.get("email", ""), "notes": v.get("notes", ""),
+                       "fields": row.fields}, ensure_ascii=False, separators=(",", ":"))
 
 
-def _as_json(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+def _as_json(rows: Sequence[ImportRow]) -> str:
+    return "[" + ",".join(r.encoded or encode_row(r) for r in rows) + "]"
 
 
 def import_batch(conn: sqlite3.Connection, job_id: int, good: Sequence[ImportRow],
@@ -584,7 +591,7 @@ def import_batch(conn: sqlite3.Connection, job_id: int, good: Sequence[ImportRow
             existing[phone] = (cid, deleted_at)
     fresh = [r for r in good if r.phone not in existing]
     if fresh:
-        conn.execute(_IMPORT_INSERT, (now, now, _as_json([_import_params(r) for r in fresh])))
+        conn.execute(_IMPORT_INSERT, (now, now, _as_json(fresh)))
         fresh_phones = [r.phone for r in fresh]
         for start in range(0, len(fresh_phones), CHUNK):
             part = fresh_phones[start:start + CHUNK]
@@ -599,7 +606,7 @@ def import_batch(conn: sqlite3.Connection, job_id: int, good: Sequence[ImportRow
     for r in good:
         if r.phone in fresh_phones_set:
             continue
-        cid, deleted_at = existing[r.phone]
+        _, deleted_at = existing[r.phone]
         if deleted_at is not None:
             created += 1  # back from the bin: to the person importing, a new contact in the list
         elif policy == "update":
@@ -607,7 +614,7 @@ def import_batch(conn: sqlite3.Connection, job_id: int, good: Sequence[ImportRow
         else:
             skipped += 1
             continue
-        rewrite.append(_import_params(r, cid))
+        rewrite.append(r)
         changed.append(r)
     if rewrite:
         conn.execute(_IMPORT_UPDATE, (now, _as_json(rewrite)))

@@ -411,7 +411,8 @@ class ContactSetupController(Controller):
                        target_labels=contact_import.TARGET_LABELS,
                        region=settings.default_region or "")
         elif job.status in ("done", "failed"):
-            ctx["rejected"] = await contact_import.rejected_rows(ws, job_id, 100)
+            ctx["rejected"] = await contact_import.rejected_rows(ws, job_id, 50)
+            ctx["reasons"] = await contact_import.rejection_reasons(ws, job_id)
         return ctx
 
     @get("/import/{job_id:int}", **requires("admin"))

@@ -203,7 +203,7 @@ async def test_excel_files(ws):
     assert (job.created, job.rejected) == (2, 1)
     budi = await contacts.get(ws, (await ws.db.fetchval("SELECT id FROM contacts WHERE name = 'Budi'")))
     assert budi.phone == "+6281234567890" and budi.fields == {"birthday": "1990-03-31"}
-    assert (await reasons(ws, job)) == {5: "Phone 'call me': A phone number cannot contain letters."}
+    assert (await reasons(ws, job)) == {5: "A phone number cannot contain letters."}
 
 
 async def test_rejected_rows_download_keeps_the_cells_and_is_formula_safe(ws):

@@ -163,7 +163,7 @@ async def test_import_from_upload_to_result(client, owner):
                                           "policy": "skip", "new_group": "Pameran"})
     assert r.status_code == 200
     page = await finished(client, job_url)
-    assert "Import finished" in page and "Rejected rows" in page and "letters" in page and "row 2" in page
+    assert "Import finished" in page and "Why rows were rejected" in page and "letters" in page and "row 2" in page
     csv_body = (await client.get(f"{job_url}/rejected.csv")).text
     assert "Siti" in csv_body and "Budi lagi" in csv_body
     listed = (await client.get(f"/w/{owner.slug}/contacts")).text
