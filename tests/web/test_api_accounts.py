@@ -255,3 +255,41 @@ async def test_without_a_token_401_and_other_workspaces_404(client, owner, admin
         r = await getattr(theirs, method)(path)
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (method, path)
     assert (await admin.get("/accounts/1")).status_code == 200, "still there for its own workspace"
+
+
+async def test_pacing_defaults_per_engine_changes_and_reset(admin):
+    await admin.post("/accounts", json={"name": "Shop", "engine": "sandbox"})
+    pacing = (await admin.get("/accounts/1")).json()["pacing"]
+    assert pacing["gap_s"] == [8.0, 20.0] and pacing["daily_cap"] == 600 and pacing["warmup"] is True
+    assert pacing["window"] is None and set(pacing) >= {"pause_every", "pause_s", "typing"}
+
+    r = await admin.patch("/accounts/1", json={"pacing": {
+        "gap_s": [0, 0], "pause_every": 0, "daily_cap": None, "warmup": False, "typing": False,
+        "window": {"days": [1, 2, 3, 4, 5], "from": "09:00", "to": "19:00"}}})
+    assert r.status_code == 200, r.text
+    got = r.json()["pacing"]
+    assert got["gap_s"] == [0, 0] and got["daily_cap"] is None and got["warmup"] is False and got["typing"] is False
+    assert got["window"] == {"days": [1, 2, 3, 4, 5], "from": "09:00", "to": "19:00"}
+    r = await admin.patch("/accounts/1", json={"pacing": {"pause_s": 120}})
+    assert r.json()["pacing"]["pause_s"] == 120 and r.json()["pacing"]["gap_s"] == [0, 0], "only given keys change"
+
+    refused = (
+        ({"gap_s": [30, 5]}, "pacing.gap_s"),
+        ({"window": {"days": [], "from": "09:00", "to": "17:00"}}, "pacing.window"),
+        ({"window": {"days": [1], "from": "9 am", "to": "17:00"}}, "pacing.window"),
+    )
+    for bad, field in refused:
+        r = await admin.patch("/accounts/1", json={"pacing": bad})
+        assert r.status_code == 422 and field in r.json()["error"]["details"], (bad, r.text)
+    for bad in ({"gap_s": [1]}, {"window": {"days": [8], "from": "09:00", "to": "17:00"}}, {"speed": "fast"},
+                {"daily_cap": 0}):
+        r = await admin.patch("/accounts/1", json={"pacing": bad})
+        assert r.status_code == 422, bad
+
+    r = await admin.patch("/accounts/1", json={"pacing": None})
+    assert r.json()["pacing"]["gap_s"] == [8.0, 20.0] and r.json()["pacing"]["window"] is None
+
+    with FakeGraphApi() as graph:
+        r = await admin.post("/accounts", json={"name": "Official", "engine": "cloud_api", **cloud_form(graph)})
+    cloud = r.json()["pacing"]
+    assert cloud["daily_cap"] is None and cloud["warmup"] is False and cloud["typing"] is False

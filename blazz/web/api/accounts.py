@@ -8,10 +8,11 @@ import msgspec
 from litestar import Controller, Request, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from blazz import accounts
+from blazz import accounts, pacing
 from blazz.accounts import SECRET_SETTINGS, AccountView
 from blazz.errors import Conflict, Invalid
 from blazz.web.api.auth import ApiWorkspace, requires_api_role
+from blazz.web.api.pacing import PacingIn, as_api_error, pacing_changes, pacing_out
 from blazz.web.api.pagination import Page, check_limit, decode_cursor, paginate
 
 
@@ -43,6 +44,7 @@ class CloudSettingsChange(msgspec.Struct, forbid_unknown_fields=True):
 class AccountChange(msgspec.Struct, forbid_unknown_fields=True):
     name: str | msgspec.UnsetType = msgspec.UNSET
     is_default: bool | msgspec.UnsetType = msgspec.UNSET
+    pacing: PacingIn | msgspec.UnsetType | None = msgspec.UNSET  # null: back to the engine's defaults
     settings: CloudSettingsChange | msgspec.UnsetType = msgspec.UNSET  # cloud_api only, while not connected
 
 
@@ -60,6 +62,7 @@ class AccountOut(msgspec.Struct, omit_defaults=True):
     last_event_at: str | None
     linked_at: str | None
     created_at: str
+    pacing: dict  # the campaign lane's pacing (shared/API.md "Pacing object")
     settings: dict  # engine settings without secrets
     webhook_url: str | None = None  # cloud_api: the callback URL to paste into Meta
 
@@ -86,7 +89,7 @@ def account_out(view: AccountView, base_url: str) -> AccountOut:
         id=a.id, name=a.name, engine=a.engine, status=s.state, status_detail=s.detail, phone=view.phone,
         is_default=a.is_default, last_error=s.last_error or (a.status_detail if a.status == "failed" else None),
         reconnects=s.reconnects, retry_at=iso(s.retry_at), last_event_at=iso(s.last_event_at),
-        linked_at=iso(a.linked_at), created_at=iso(a.created_at),
+        linked_at=iso(a.linked_at), created_at=iso(a.created_at), pacing=pacing_out(pacing.settings_of(a)),
         settings={k: v for k, v in a.settings.items() if k not in SECRET_SETTINGS}, webhook_url=webhook,
     )
 
@@ -119,13 +122,20 @@ class AccountsApi(Controller):
     async def get_account(self, request: Request, ws: ApiWorkspace, account_id: FromPath[int]) -> AccountOut:
         return account_out(await accounts.view(ws, account_id), _base(request))
 
-    @patch("/{account_id:int}", operation_id="updateAccount", summary="Rename, make default, change settings",
+    @patch("/{account_id:int}", operation_id="updateAccount", summary="Rename, make default, pacing, settings",
            **requires_api_role("admin"))
     async def update(self, request: Request, ws: ApiWorkspace, account_id: FromPath[int],
                      data: JSONBody[AccountChange]) -> AccountOut:
-        await accounts.get(ws, account_id)
+        account = await accounts.get(ws, account_id)
         if data.is_default is False:
             raise Invalid("is_default", "A workspace always has a default number: make another one the default.")
+        if data.pacing is not msgspec.UNSET:
+            changes = (pacing.defaults_for(account.engine).as_dict() if data.pacing is None
+                       else pacing_changes(data.pacing))
+            try:
+                await pacing.update(ws, account_id, **changes)
+            except Invalid as exc:
+                raise as_api_error(exc) from exc
         if data.name is not msgspec.UNSET:
             await accounts.rename(ws, account_id, data.name)
         if data.settings is not msgspec.UNSET:
