@@ -78,11 +78,16 @@ async def test_handshake_echoes_the_challenge_for_the_right_verify_token(client,
         assert (await client.get(other, params=params)).status_code == 404, other
 
 
-async def test_a_signed_delivery_reaches_the_services(client, cloud, graph):
+async def test_a_signed_delivery_reaches_the_services(client, owner, cloud, graph):
     path, seen = cloud
     body = json.dumps(meta_payload(graph)).encode()
     r = await client.post(path, content=body, headers=signed(body))
     assert r.status_code == 200
+    ws = await workspace(client, owner.slug)
+    row = await ws.db.fetchone("SELECT account_id, direction, body FROM messages")
+    assert tuple(row) == (1, "in", "Does it come in another colour?"), "stored before Meta got its 200"
+    r = await client.post(path, content=body, headers=signed(body))  # Meta redelivers
+    assert r.status_code == 200 and (await ws.db.fetchone("SELECT count(*) FROM messages"))[0] == 1
     inbound = next(e for e in seen if isinstance(e, Inbound))
     assert inbound.key[1] == 1 and inbound.message.text == "Does it come in another colour?"
     assert inbound.message.sender_phone == "+16505551234" and inbound.message.sender_name == "Sheena Nelson"
