@@ -170,6 +170,8 @@ def search_digits(query: str, region: str | None = None) -> list[str]:
         prefix = meta.national_prefix if meta else None
         if prefix and digits.startswith(prefix) and len(digits) > len(prefix) + 2:
             found.append(f"{meta.country_code}{digits[len(prefix):]}")
+    elif digits.startswith("0") and len(digits) > 3 and not query.strip().startswith("+"):
+        found.append(digits[1:])  # no region known: drop the trunk 0 most countries write before national numbers
     return list(dict.fromkeys(found))
 
 

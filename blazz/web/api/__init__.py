@@ -15,10 +15,11 @@ from litestar.di import Provide
 
 from blazz.web.api.accounts import AccountsApi
 from blazz.web.api.auth import api_token_guard, provide_api_workspace, provide_identity
+from blazz.web.api.contacts import ContactsApi, GroupsApi
 from blazz.web.api.me import MeController
 from blazz.web.api.sandbox import SandboxApi
 
-API_CONTROLLERS: list = [MeController, AccountsApi, SandboxApi]
+API_CONTROLLERS: list = [MeController, AccountsApi, SandboxApi, ContactsApi, GroupsApi]
 
 
 def api_router() -> Router:
