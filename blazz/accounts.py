@@ -29,6 +29,8 @@ ENGINES = {
 }
 CLOUD_REQUIRED = ("phone_number_id", "waba_id", "access_token", "app_secret", "verify_token")
 CLOUD_OPTIONAL = ("graph_base_url",)
+CLOUD_LABELS = {"phone_number_id": "phone number ID", "waba_id": "WhatsApp Business Account ID",
+                "access_token": "access token", "app_secret": "app secret", "verify_token": "verify token"}
 SANDBOX_OPTIONAL = ("phone", "linked", "name", "qr_rotate_s")  # see blazz/whatsapp/sandbox.py
 SECRET_SETTINGS = ("access_token", "app_secret", "verify_token")
 
@@ -60,7 +62,7 @@ def _clean_settings(engine: str, given: dict) -> dict:
     if engine == "cloud_api":
         for key in CLOUD_REQUIRED:
             if not given.get(key):
-                raise Invalid(key, f"Enter the {key.replace('_', ' ')} from Meta's WhatsApp Manager.")
+                raise Invalid(key, f"Enter the {CLOUD_LABELS[key]} from Meta's WhatsApp Manager.")
         if not re.fullmatch(r"\d{5,30}", str(given["phone_number_id"])):
             raise Invalid("phone_number_id", "The phone number ID is the long number Meta shows, digits only.")
         if not re.fullmatch(r"\d{5,30}", str(given["waba_id"])):

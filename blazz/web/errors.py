@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
@@ -80,10 +81,22 @@ def on_validation_error(request: Request, exc: ValidationException) -> Response:
     fields = {}
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict) and item.get("key"):
-            fields[str(item["key"])] = str(item.get("message", "invalid value"))
+            message = str(item.get("message", "invalid value"))
+            fields[_field_name(str(item["key"]), message)] = message
     if fields:
         return _render(request, 422, "Some fields are not valid: " + ", ".join(fields), "validation_error", fields)
     return _render(request, 400, _clean_detail(exc.detail), "bad_request")
+
+
+def _field_name(key: str, message: str) -> str:
+    """The body field a msgspec message is about: `unknown field `x``, or a `$.a.b` path; else litestar's key."""
+    if match := re.search(r"unknown field `([^`]+)`", message):
+        return match.group(1)
+    if match := re.search(r"at `\$\.([^`]+)`", message):
+        return match.group(1)
+    if match := re.search(r"required field `([^`]+)`", message):
+        return match.group(1)
+    return "body" if key == "data" else key
 
 
 def _clean_detail(detail: str) -> str:
