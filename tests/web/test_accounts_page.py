@@ -114,7 +114,7 @@ async def test_add_form_errors_are_shown_beside_the_field(client, owner):
     r = await add(client, owner.slug, engine="telegram")
     assert r.status_code == 422 and "Choose one of" in r.text
     r = await add(client, owner.slug, engine="cloud_api", phone_number_id="abc", access_token="secret-token-1")
-    assert (r.status_code == 422 and "Enter the waba id" in r.text) or "digits only" in r.text
+    assert (r.status_code == 422 and "Enter the WhatsApp Business Account ID" in r.text) or "digits only" in r.text
     assert "secret-token-1" not in r.text, "a typed secret is never sent back"
     ws = await workspace(client, owner.slug)
     assert await accounts_store.all_active(ws.db) == []
