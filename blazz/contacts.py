@@ -271,12 +271,14 @@ async def list_contacts(ws: Workspace, filters: Filters, cursor: str | None = No
     """One page of the list, newest or A–Z, with the groups of each row and a cursor to the next page."""
     limit = max(1, min(int(limit), MAX_PAGE))
     query = await to_query(ws, filters)
-    rows = await store.page(ws.db, query, decode_cursor(cursor), limit + 1)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    group_ids = await store.group_ids_of(ws.db, [c.id for c in rows])
-    total = await store.count(ws.db, query, COUNT_CAP) if with_total and (cursor is None) else -1
-    return Page(rows, group_ids, encode_cursor(rows[-1], query.sort) if more else None, total, total > COUNT_CAP)
+    after = decode_cursor(cursor)
+    cap = COUNT_CAP if with_total and cursor is None else None
+    read = await ws.db.execute_fn(lambda conn: store.read_page(conn, query, after, limit + 1, cap))
+    rows = read.contacts[:limit]
+    more = len(read.contacts) > limit
+    total = -1 if read.total is None else read.total
+    return Page(rows, read.group_ids, encode_cursor(rows[-1], query.sort) if more else None, total,
+                total > COUNT_CAP)
 
 
 async def selection(ws: Workspace, ids: Sequence[int] | None, filters: Filters | None) -> list[int]:

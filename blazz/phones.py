@@ -139,6 +139,7 @@ def is_e164(phone: str | None) -> bool:
     return bool(phone) and bool(_E164.match(phone))
 
 
+@lru_cache(maxsize=65_536)  # a list page shows 50 numbers; formatting one costs ~0.1 ms, a hit ~0.1 µs
 def display(phone: str | None) -> str:
     """A stored E.164 number as people read it: `+62 812-3456-7890`."""
     if not phone:

@@ -155,11 +155,23 @@ def page_sync(conn: sqlite3.Connection, query: Query, after: tuple[Any, int] | N
     return [to_contact(row) for row in conn.execute(sql, params)]
 
 
-async def count(db: Database, query: Query, cap: int = 10_000) -> int:
-    """How many contacts match, counting no further than `cap` + 1 (so a broad filter stays cheap)."""
-    where, params = _where(query, counting=True)
-    text = f"SELECT count(*) FROM (SELECT 1 FROM contacts c WHERE {' AND '.join(where)} LIMIT ?)"
-    return await db.fetchval(text, [*params, cap + 1])
+@dataclass(frozen=True, slots=True)
+class PageRead:
+    contacts: list[Contact]
+    group_ids: dict[int, list[int]]
+    total: int | None
+
+
+def read_page(conn: sqlite3.Connection, query: Query, after: tuple[Any, int] | None, limit: int,
+              count_cap: int | None) -> PageRead:
+    """A page, its contacts' groups and (optionally) the capped count, read in one go on one connection."""
+    rows = page_sync(conn, query, after, limit)
+    total = None
+    if count_cap is not None:
+        where, params = _where(query, counting=True)
+        total = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM contacts c WHERE {' AND '.join(where)} LIMIT ?)",
+                             [*params, count_cap + 1]).fetchone()[0]
+    return PageRead(rows, _group_ids_sync(conn, [c.id for c in rows]), total)
 
 
 def matching_ids(conn: sqlite3.Connection, query: Query) -> list[int]:
@@ -287,18 +299,18 @@ def field_expr(key: str, prefix: str = "") -> str:
 
 def ensure_field_index(conn: sqlite3.Connection, key: str) -> None:
     """An index over one custom field's values among live contacts, made the first time someone filters by it."""
-    conn.execute(f"CREATE INDEX IF NOT EXISTS contacts_cf_{key} ON contacts({field_expr(key)}, name COLLATE NOCASE)"
-                 " WHERE deleted_at IS NULL")
+    conn.execute(f"CREATE INDEX IF NOT EXISTS contacts_field_{key} ON contacts({field_expr(key)}, name COLLATE NOCASE)"
+                 " WHERE deleted_at IS NULL AND kind = 'person'")
 
 
 def drop_field_index(conn: sqlite3.Connection, key: str) -> None:
     field_expr(key)
-    conn.execute(f"DROP INDEX IF EXISTS contacts_cf_{key}")
+    conn.execute(f"DROP INDEX IF EXISTS contacts_field_{key}")
 
 
 def has_field_index(conn: sqlite3.Connection, key: str) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
-                        (f"contacts_cf_{key}",)).fetchone() is not None
+                        (f"contacts_field_{key}",)).fetchone() is not None
 
 
 def drop_field_values(conn: sqlite3.Connection, key: str) -> None:
@@ -315,18 +327,18 @@ async def group_ids_of(db: Database, contact_ids: Sequence[int]) -> dict[int, li
     """The group ids of each listed contact (one query for a whole page)."""
     if not contact_ids:
         return {}
+    return await db.execute_fn(lambda conn: _group_ids_sync(conn, contact_ids))
 
-    def read(conn: sqlite3.Connection) -> dict[int, list[int]]:
-        out: dict[int, list[int]] = {}
-        for part in _chunks(list(contact_ids)):
-            marks = ",".join("?" * len(part))
-            for cid, gid in conn.execute(
-                f"SELECT contact_id, group_id FROM contact_groups WHERE contact_id IN ({marks})", part
-            ):
-                out.setdefault(cid, []).append(gid)
-        return out
 
-    return await db.execute_fn(read)
+def _group_ids_sync(conn: sqlite3.Connection, contact_ids: Sequence[int]) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for part in _chunks(list(contact_ids)):
+        marks = ",".join("?" * len(part))
+        for cid, gid in conn.execute(
+            f"SELECT contact_id, group_id FROM contact_groups WHERE contact_id IN ({marks})", part
+        ):
+            out.setdefault(cid, []).append(gid)
+    return out
 
 
 def add_to_group(conn: sqlite3.Connection, contact_ids: Iterable[int], group_id: int) -> int:

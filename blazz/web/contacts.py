@@ -8,6 +8,7 @@ an admin: the customer list is the business's most valuable data.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -81,10 +82,10 @@ class ContactsController(Controller):
         except Invalid as exc:
             result, filters = await contacts.list_contacts(ws, contacts.Filters()), contacts.Filters()
             request.state.filter_error = exc.message
-        groups = await contacts.groups(ws)
+        groups, specs = await asyncio.gather(contacts.groups(ws), contacts.fields(ws))
         return {
             "ws": ws, "result": result, "filters": filters, "args": filter_args(params),
-            "groups": groups, "group_by_id": {g.id: g for g in groups}, "specs": await contacts.fields(ws),
+            "groups": groups, "group_by_id": {g.id: g for g in groups}, "specs": specs,
             "query": urlencode(filter_args(params)), "phones": phones, "display_name": contacts.display_name,
             "filter_error": request.state.get("filter_error"), "membership": request.state.get("membership"),
             "restore_days": contacts.RESTORE_DAYS,
