@@ -555,8 +555,7 @@ def _row(number: int, cells: list[str], plan: Plan, specs: dict[str, CustomField
         values["first_name"], values["last_name"] = contacts.split_name(values["name"])
     elif not values.get("name") and (values.get("first_name") or values.get("last_name")):
         values["name"] = f"{values.get('first_name', '')} {values.get('last_name', '')}".strip()
-    row = ImportRow(number, phone, {k: v for k, v in values.items() if v}, fields, tuple(groups))
-    return replace(row, encoded=store.encode_row(row))
+    return ImportRow(number, phone, {k: v for k, v in values.items() if v}, fields, tuple(groups))
 
 
 # -- reading results ----------------------------------------------------------------------------------------------

@@ -477,7 +477,6 @@ class ImportRow:
     values: dict[str, str]
     fields: dict[str, Any]
     groups: tuple[str, ...]
-    encoded: str = ""  # the row as a JSON object for `import_batch`, made by the reader thread (see `encode_row`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -555,37 +554,31 @@ async def import_error_reasons(db: Database, job_id: int, limit: int = 6) -> lis
     return [(row[0], row[1]) for row in rows]
 
 
-# Rows go in as one JSON array per statement: FTS5 flushes its index at every statement of a trigger, so one
-# statement for a whole batch is ~5x faster than executemany (measured: 100k rows 5.2 s → 1.0 s).
-_BATCH_ROWS = (
-    "SELECT json_extract(value, '$.phone') AS phone,"
-    " json_extract(value, '$.name') AS name, json_extract(value, '$.first_name') AS first_name,"
-    " json_extract(value, '$.last_name') AS last_name, json_extract(value, '$.email') AS email,"
-    " json_extract(value, '$.notes') AS notes, json_extract(value, '$.fields') AS fields FROM json_each(?)"
-)
+# A batch is written to a temporary table first (executemany, no triggers), then moved into contacts with one
+# INSERT … SELECT and one UPDATE … FROM: FTS5 flushes its index at every statement that fires its triggers, so one
+# statement per batch instead of one per row is ~5x faster (measured: 100k rows 5.2 s → 1.0 s).
+_STAGE = ("CREATE TEMP TABLE IF NOT EXISTS import_rows (phone TEXT PRIMARY KEY, name TEXT, first_name TEXT,"
+          " last_name TEXT, email TEXT, notes TEXT, fields TEXT)")
 _IMPORT_INSERT = (
     "INSERT INTO contacts (phone, name, first_name, last_name, email, notes, fields, created_at, updated_at)"
-    f" SELECT phone, name, first_name, last_name, email, notes, fields, ?, ? FROM ({_BATCH_ROWS})"
+    " SELECT phone, name, first_name, last_name, email, notes, fields, ?, ? FROM temp.import_rows r"
+    " WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.phone = r.phone)"
 )
 _IMPORT_UPDATE = (
     "UPDATE contacts SET name = coalesce(nullif(s.name, ''), contacts.name),"
     " first_name = coalesce(nullif(s.first_name, ''), contacts.first_name),"
     " last_name = coalesce(nullif(s.last_name, ''), contacts.last_name),"
     " email = coalesce(nullif(s.email, ''), contacts.email), notes = coalesce(nullif(s.notes, ''), contacts.notes),"
-    f" fields = json_patch(contacts.fields, s.fields), deleted_at = NULL, updated_at = ? FROM ({_BATCH_ROWS}) AS s"
-    " WHERE contacts.phone = s.phone"
+    " fields = json_patch(contacts.fields, s.fields), deleted_at = NULL, updated_at = ?"
+    " FROM temp.import_rows AS s WHERE contacts.phone = s.phone AND (contacts.deleted_at IS NOT NULL OR ?)"
 )
 
 
-def encode_row(row: ImportRow) -> str:
-    v = row.values
-    return json.dumps({"phone": row.phone, "name": v.get("name", ""), "first_name": v.get("first_name", ""),
-                       "last_name": v.get("last_name", ""), "email": v.get("email", ""), "notes": v.get("notes", ""),
-                       "fields": row.fields}, ensure_ascii=False, separators=(",", ":"))
-
-
-def _as_json(rows: Sequence[ImportRow]) -> str:
-    return "[" + ",".join(r.encoded or encode_row(r) for r in rows) + "]"
+def _stage_row(r: ImportRow) -> tuple:
+    v = r.values
+    fields = json.dumps(r.fields, ensure_ascii=False, separators=(",", ":")) if r.fields else "{}"
+    return (r.phone, v.get("name", ""), v.get("first_name", ""), v.get("last_name", ""), v.get("email", ""),
+            v.get("notes", ""), fields)
 
 
 def import_batch(conn: sqlite3.Connection, job_id: int, good: Sequence[ImportRow],
@@ -593,43 +586,22 @@ def import_batch(conn: sqlite3.Connection, job_id: int, good: Sequence[ImportRow
                  now: int) -> tuple[int, int, int, int]:
     """Write one batch of an import: new numbers are added, numbers in the bin come back, existing ones are
     skipped or filled in by `policy`; groups are joined; rejected rows are recorded. Returns the four counts."""
-    existing: dict[str, tuple[int, int | None]] = {}
-    phones = [r.phone for r in good]
-    for start in range(0, len(phones), CHUNK):
-        part = phones[start:start + CHUNK]
-        for cid, phone, deleted_at in conn.execute(
-            f"SELECT id, phone, deleted_at FROM contacts WHERE phone IN ({','.join('?' * len(part))})", part
-        ):
-            existing[phone] = (cid, deleted_at)
-    fresh = [r for r in good if r.phone not in existing]
-    if fresh:
-        conn.execute(_IMPORT_INSERT, (now, now, _as_json(fresh)))
-        fresh_phones = [r.phone for r in fresh]
-        for start in range(0, len(fresh_phones), CHUNK):
-            part = fresh_phones[start:start + CHUNK]
-            for cid, phone in conn.execute(
-                f"SELECT id, phone FROM contacts WHERE phone IN ({','.join('?' * len(part))})", part
-            ):
-                existing[phone] = (cid, None)
-    created, updated, skipped = len(fresh), 0, 0
-    changed: list[ImportRow] = list(fresh)
-    rewrite = []
-    fresh_phones_set = {r.phone for r in fresh}
-    for r in good:
-        if r.phone in fresh_phones_set:
-            continue
-        _, deleted_at = existing[r.phone]
-        if deleted_at is not None:
-            created += 1  # back from the bin: to the person importing, a new contact in the list
-        elif policy == "update":
-            updated += 1
-        else:
-            skipped += 1
-            continue
-        rewrite.append(r)
-        changed.append(r)
-    if rewrite:
-        conn.execute(_IMPORT_UPDATE, (now, _as_json(rewrite)))
+    conn.execute(_STAGE)
+    conn.execute("DELETE FROM temp.import_rows")
+    conn.executemany("INSERT INTO temp.import_rows VALUES (?, ?, ?, ?, ?, ?, ?)", map(_stage_row, good))
+    before: dict[str, int | None] = dict(conn.execute(
+        "SELECT c.phone, c.deleted_at FROM contacts c JOIN temp.import_rows r ON r.phone = c.phone"))
+    conn.execute(_IMPORT_UPDATE, (now, policy == "update"))
+    conn.execute(_IMPORT_INSERT, (now, now))
+    # Numbers that were in the bin count as added: to the person importing, they are new in the list.
+    changed = [r for r in good if policy == "update" or r.phone not in before or before[r.phone] is not None]
+    created = sum(1 for r in good if r.phone not in before or before[r.phone] is not None)
+    updated = len(changed) - created
+    skipped = len(good) - len(changed)
+    existing: dict[str, tuple[int, None]] = {}
+    if changed and (group_id is not None or any(r.groups for r in changed)):
+        existing = {phone: (cid, None) for cid, phone in conn.execute(
+            "SELECT c.id, c.phone FROM contacts c JOIN temp.import_rows r ON r.phone = c.phone")}
     names = {g for r in changed for g in r.groups}
     if names:
         group_ids = groups_store.ensure(conn, sorted(names), colors, now)
