@@ -291,3 +291,65 @@ def m004_contacts_live_indexes(db: sqlite_utils.Database) -> None:
             WHERE deleted_at IS NULL AND kind = 'person' AND favourite = 1;
         """,
     )
+
+
+@WORKSPACE_MIGRATIONS
+def m004_webhooks(db: sqlite_utils.Database) -> None:
+    """Outgoing webhooks: subscriptions, the events they were sent (the exact signed body), one delivery per
+    subscription and event with its retry state, and every attempt's response for the delivery log."""
+    run_script(
+        db,
+        """
+        CREATE TABLE webhooks (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            events TEXT NOT NULL,                 -- JSON list of event names
+            secret TEXT NOT NULL,                 -- HMAC-SHA256 key; shown once at creation
+            allow_private INTEGER NOT NULL DEFAULT 0,  -- the owner allowed LAN / loopback targets
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'disabled')),
+            disabled_reason TEXT,
+            failure_streak INTEGER NOT NULL DEFAULT 0,  -- failed attempts since the last success
+            failing_since REAL,                   -- first failure of the current streak
+            last_attempt_at REAL,
+            last_status INTEGER,                  -- HTTP status of the last attempt (NULL: no response)
+            last_success_at REAL,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE TABLE webhook_events (
+            id INTEGER PRIMARY KEY,
+            uid TEXT NOT NULL UNIQUE,             -- sent as Blazz-Event-Id; receivers dedupe on it
+            type TEXT NOT NULL,
+            body TEXT NOT NULL,                   -- the exact JSON that is signed and sent
+            created_at REAL NOT NULL
+        );
+        CREATE TABLE webhook_deliveries (
+            id INTEGER PRIMARY KEY,
+            webhook_id INTEGER NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+            event_id INTEGER NOT NULL REFERENCES webhook_events(id) ON DELETE CASCADE,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            last_attempt_at REAL,
+            response_status INTEGER,
+            response_body TEXT,                   -- the start of the receiver's answer
+            error TEXT,
+            duration_ms INTEGER,
+            redelivery_of INTEGER,
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX webhook_deliveries_due ON webhook_deliveries(next_attempt_at) WHERE status = 'pending';
+        CREATE INDEX webhook_deliveries_log ON webhook_deliveries(webhook_id, id);
+        CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event_id);
+        CREATE TABLE webhook_attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES webhook_deliveries(id) ON DELETE CASCADE,
+            at REAL NOT NULL,
+            response_status INTEGER,
+            error TEXT,
+            duration_ms INTEGER
+        );
+        CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);
+        """,
+    )
