@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from blazz import __version__, accounts, ingest
+from blazz.backup import DailyBackups
 from blazz.bus import Bus
 from blazz.config import Settings
 from blazz.delivery import Delivery
@@ -54,6 +55,7 @@ class Runtime:
         # Periodic work registered by services (retries, campaigns, backups); each runs on every heartbeat.
         self.tick_jobs: list[Callable[[], Awaitable[None]]] = []
         self.delivery = Delivery(self)  # outbox workers, one per connected number
+        self.daily_backups = DailyBackups(self)
 
     @property
     def app_db(self):
@@ -73,6 +75,7 @@ class Runtime:
         self.on_event(Inbound, ingest.on_inbound)
         self.on_event(HistoryBatch, ingest.on_history)
         self.tick_jobs.append(self.delivery.tick)
+        self.tick_jobs.append(self.daily_backups)  # a full archive in <data dir>/backups when the last is 24 h old
         if self.settings.start_whatsapp:
             await self.restore_sessions()
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_S, id="heartbeat")

@@ -18,12 +18,14 @@ from litestar.template.config import TemplateConfig
 
 from blazz import __version__, contacts
 from blazz.config import Settings
+from blazz.logs import RequestLogContext
 from blazz.runtime import Runtime
 from blazz.web import filters
 from blazz.web.account import AccountController
 from blazz.web.accounts import AccountsController
 from blazz.web.api import api_router
 from blazz.web.auth import AuthController, login_rate_limit, retrieve_user
+from blazz.web.backups import BackupController
 from blazz.web.cloud_webhook import cloud_receive, cloud_verify
 from blazz.web.contacts import ContactsController, ContactSetupController
 from blazz.web.errors import EXCEPTION_HANDLERS
@@ -80,13 +82,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             NewWorkspaceController,
             ShellController,
             SettingsController,
+            BackupController,
             EventsController,
             api_router(),
             create_static_files_router(path="/static", directories=[ASSETS], include_in_schema=False,
                                        opt={"exclude_from_auth": True, "exclude_from_csrf": True}),
         ],
         on_app_init=[session_auth.on_app_init],
-        middleware=[login_rate_limit(settings.login_rate_limit).middleware],
+        middleware=[RequestLogContext, login_rate_limit(settings.login_rate_limit).middleware],
         plugins=[HTMXPlugin()],
         template_config=template_config,
         csrf_config=csrf,
