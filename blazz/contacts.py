@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from blazz import phones, workspace_settings
+from blazz import phones, webhooks, workspace_settings
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.store import contacts as store
 from blazz.store import custom_fields as fields_store
@@ -360,7 +360,9 @@ async def create(ws: Workspace, data: dict[str, Any]) -> tuple[Contact, bool]:
         return contact_id, restored
 
     contact_id, restored = await ws.db.execute_write_fn(write)
-    return await get(ws, contact_id), restored
+    contact = await get(ws, contact_id)
+    await webhooks.contact_event(ws, "contact.created", contact, restored=restored)
+    return contact, restored
 
 
 def _group_ids_sync(conn: sqlite3.Connection, groups: Sequence[Any]) -> list[int]:
@@ -400,7 +402,10 @@ async def update(ws: Workspace, contact_id: int, data: dict[str, Any]) -> Contac
             store.set_groups(conn, contact_id, _group_ids_sync(conn, groups))
 
     await ws.db.execute_write_fn(write)
-    return await get(ws, contact_id)
+    contact = await get(ws, contact_id)
+    changed = sorted({*values, *(["groups"] if groups is not None else [])})
+    await webhooks.contact_event(ws, "contact.updated", contact, changed=changed)
+    return contact
 
 
 async def set_favourite(ws: Workspace, contact_id: int, on: bool) -> Contact:
@@ -417,7 +422,9 @@ async def set_opted_out(ws: Workspace, contact_id: int, opted_out: bool, reason:
     reason = clean_text(reason, "reason") or "Marked by hand"
     at, why = (now(), reason) if opted_out else (None, None)
     await ws.db.execute_write_fn(lambda conn: store.set_opt_out(conn, contact_id, at, why, now()))
-    return await get(ws, contact_id)
+    contact = await get(ws, contact_id)
+    await webhooks.contact_event(ws, "contact.updated", contact, changed=["opted_out"])
+    return contact
 
 
 def is_opt_out_text(text: str | None, words: Sequence[str]) -> bool:
@@ -436,6 +443,7 @@ async def opt_out_from_message(ws: Workspace, contact_id: int, text: str | None)
         return False
     reason = f"Replied {' '.join((text or '').split())[:40]}"
     await ws.db.execute_write_fn(lambda conn: store.set_opt_out(conn, contact_id, now(), reason, now()))
+    await webhooks.contact_event(ws, "contact.updated", await get(ws, contact_id), changed=["opted_out"])
     return True
 
 

@@ -17,6 +17,7 @@ from blazz.delivery import Delivery
 from blazz.store import workspaces as ws_store
 from blazz.store.registry import Databases
 from blazz.store.workspaces import WorkspaceRow
+from blazz.webhook_delivery import WebhookDelivery
 from blazz.whatsapp.events import (
     Event,
     HistoryBatch,
@@ -56,6 +57,7 @@ class Runtime:
         self.tick_jobs: list[Callable[[], Awaitable[None]]] = []
         self.delivery = Delivery(self)  # outbox workers, one per connected number
         self.daily_backups = DailyBackups(self)
+        self.webhooks = WebhookDelivery(self)  # outgoing webhooks: signed posts, retried for 24 h
 
     @property
     def app_db(self):
@@ -76,6 +78,7 @@ class Runtime:
         self.on_event(HistoryBatch, ingest.on_history)
         self.tick_jobs.append(self.delivery.tick)
         self.tick_jobs.append(self.daily_backups)  # a full archive in <data dir>/backups when the last is 24 h old
+        await self.webhooks.start()
         if self.settings.start_whatsapp:
             await self.restore_sessions()
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_S, id="heartbeat")
@@ -89,6 +92,7 @@ class Runtime:
             self.scheduler.shutdown(wait=False)
         await self.delivery.stop()  # before the sessions: the send in hand still has its engine
         await self.sessions.close()
+        await self.webhooks.stop()
         self.bus.close()
         await self.dbs.close()
         log.info("blazz stopped")
