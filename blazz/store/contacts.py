@@ -169,9 +169,22 @@ def read_page(conn: sqlite3.Connection, query: Query, after: tuple[Any, int] | N
     total = None
     if count_cap is not None:
         where, params = _where(query, counting=True)
-        total = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM contacts c WHERE {' AND '.join(where)} LIMIT ?)",
+        total = conn.execute(f"SELECT count(*) FROM (SELECT 1 FROM contacts c{_count_index(query)}"
+                             f" WHERE {' AND '.join(where)} LIMIT ?)",
                              [*params, count_cap + 1]).fetchone()[0]
     return PageRead(rows, _group_ids_sync(conn, [c.id for c in rows]), total)
+
+
+def _count_index(query: Query) -> str:
+    """Without statistics SQLite counts opted-out or favourite contacts by scanning every live one; their own
+    small index holds exactly the rows to count (measured on 100k contacts: 22 ms → 0.3 ms)."""
+    if query.deleted or query.phone_digits or query.fts or query.field_key:
+        return ""
+    if query.opted_out:
+        return " INDEXED BY contacts_live_opted_out"
+    if query.favourite:
+        return " INDEXED BY contacts_live_favourite"
+    return ""
 
 
 def matching_ids(conn: sqlite3.Connection, query: Query) -> list[int]:
