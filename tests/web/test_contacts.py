@@ -246,3 +246,20 @@ async def test_other_workspaces_contacts_stay_invisible(client, owner):
     contact_id = path.rsplit("/", 1)[1]
     assert (await client.get(f"/w/{other}/contacts/{contact_id}")).status_code == 404
     assert "Budi" not in (await client.get(f"/w/{other}/contacts")).text
+
+
+async def test_the_heartbeat_empties_the_bin_after_thirty_days(client, owner):
+    from blazz import contacts
+
+    path = local(await add(client, owner.slug, phone="+6281234567890", name="Budi"))
+    await form_post(client, f"{path}/delete", {}, htmx=True)
+    runtime = client.app.state.runtime
+    ws = await runtime.workspace_by_slug(owner.slug)
+    assert any(isinstance(job, contacts.PurgeJob) for job in runtime.tick_jobs)
+    job = next(job for job in runtime.tick_jobs if isinstance(job, contacts.PurgeJob))
+    await job()
+    assert (await client.get(path)).status_code == 200, "29 days left: still restorable"
+    await ws.db.execute_write("UPDATE contacts SET deleted_at = deleted_at - 31 * 86400")
+    job.last = 0.0
+    await job()
+    assert (await client.get(path)).status_code == 404
