@@ -24,6 +24,8 @@ from blazz.web import filters
 from blazz.web.account import AccountController
 from blazz.web.accounts import AccountsController
 from blazz.web.api import api_router
+from blazz.web.api.openapi import api_docs, openapi_config
+from blazz.web.api_tokens_page import ApiTokensController
 from blazz.web.auth import AuthController, login_rate_limit, retrieve_user
 from blazz.web.backups import BackupController
 from blazz.web.cloud_webhook import cloud_receive, cloud_verify
@@ -33,6 +35,7 @@ from blazz.web.events import EventsController
 from blazz.web.health import health
 from blazz.web.sessions import SessionConfig
 from blazz.web.shell import ShellController
+from blazz.web.webhooks_page import WebhooksController
 from blazz.web.workspace_pages import NewWorkspaceController, SettingsController
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -85,6 +88,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             BackupController,
             EventsController,
             api_router(),
+            api_docs,
+            ApiTokensController,
+            WebhooksController,
             create_static_files_router(path="/static", directories=[ASSETS], include_in_schema=False,
                                        opt={"exclude_from_auth": True, "exclude_from_csrf": True}),
         ],
@@ -99,7 +105,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
-        openapi_config=None,
+        openapi_config=openapi_config(),  # /api/v1/openapi.json, API routes only
         debug=False,
     )
     app.state.runtime = runtime

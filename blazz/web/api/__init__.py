@@ -17,9 +17,14 @@ from blazz.web.api.accounts import AccountsApi
 from blazz.web.api.auth import api_token_guard, provide_api_workspace, provide_identity
 from blazz.web.api.contacts import ContactsApi, GroupsApi
 from blazz.web.api.me import MeController
+from blazz.web.api.rate_limit import RateLimitMiddleware
 from blazz.web.api.sandbox import SandboxApi
+from blazz.web.api.webhooks import WebhooksApi
+from blazz.web.api.workspace import WorkspaceApi
 
-API_CONTROLLERS: list = [MeController, AccountsApi, SandboxApi, ContactsApi, GroupsApi]
+API_CONTROLLERS: list = [MeController, WorkspaceApi, AccountsApi, SandboxApi, ContactsApi, GroupsApi, WebhooksApi]
+# JSON bodies (the sandbox's base64 media the largest); uploads set their own limit on the handler.
+API_MAX_BODY = 10 * 1024 * 1024
 
 
 def api_router() -> Router:
@@ -29,4 +34,6 @@ def api_router() -> Router:
         guards=[api_token_guard],
         dependencies={"ws": Provide(provide_api_workspace), "identity": Provide(provide_identity)},
         tags=["api"],
+        middleware=[RateLimitMiddleware],  # before the token guard: floods are refused without a lookup
+        request_max_body_size=API_MAX_BODY,
     )
