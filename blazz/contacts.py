@@ -237,8 +237,10 @@ async def to_query(ws: Workspace, filters: Filters, region: str | None = None) -
             raise Invalid("field", "That custom field does not exist.")
         field_key = spec.key
         field_val = field_value(spec, filters.field_value)
-        if not await ws.db.execute_fn(lambda conn: store.has_field_index(conn, spec.key)):
-            await ws.db.execute_write_fn(lambda conn: store.ensure_field_index(conn, spec.key))
+        if (str(ws.db.path), spec.key) not in _FIELD_INDEXES:
+            if not await ws.db.execute_fn(lambda conn: store.has_field_index(conn, spec.key)):
+                await ws.db.execute_write_fn(lambda conn: store.ensure_field_index(conn, spec.key))
+            _FIELD_INDEXES.add((str(ws.db.path), spec.key))
         if spec.type == "checkbox" and field_val is not None:
             field_val = 1 if field_val else 0  # JSON true/false read back by json_extract
     sort = filters.sort if filters.sort in store.SORTS else "name"
@@ -247,6 +249,9 @@ async def to_query(ws: Workspace, filters: Filters, region: str | None = None) -
     return Query(fts=fts, phone_digits=digits, both=both, name_prefix=prefix, group_id=filters.group_id,
                  field_key=field_key, field_value=field_val, opted_out=filters.opted_out, favourite=filters.favourite,
                  deleted=filters.deleted, sort=sort)
+
+
+_FIELD_INDEXES: set[tuple[str, str]] = set()  # (database file, field key) known to have its filter index
 
 
 def encode_cursor(contact: Contact, sort: str) -> str:
@@ -718,6 +723,7 @@ async def delete_field(ws: Workspace, field_id: int) -> None:
         store.drop_field_values(conn, spec.key)
 
     await ws.db.execute_write_fn(write)
+    _FIELD_INDEXES.discard((str(ws.db.path), spec.key))
 
 
 async def group_ids_of(ws: Workspace, contact_id: int) -> list[int]:
