@@ -6,8 +6,9 @@ names known to this version); unpack into a staging folder inside the data dir w
 to `restore-backups/<time>/` and the staged ones into place (renames on one filesystem, undone if one fails).
 
 A running server is refused rather than swapped under: it holds the databases open, keeps its own in-memory state
-and would keep writing into files that are no longer the data. It is detected by the instance lock file
-`blazz.lock` and, whatever that file's state, by app.db being open in another process (`backup_files`).
+and would keep writing into files that are no longer the data. It is detected by the instance lock `blazz.lock`
+(`blazz.instance_lock`) and, whatever that file's state, by app.db being open in another process; the restore then
+holds that lock itself until it is done, so a server started meanwhile is told the folder is busy.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import msgspec
 
 from blazz import __version__
 from blazz.backup import FORMAT, FORMAT_VERSION, MANIFEST, Manifest, WorkspacePart
+from blazz.instance_lock import _WINDOWS_LOCK_OFFSET, LOCK_NAME, AlreadyRunning, InstanceLock, LockError, read_holder
 from blazz.store import backup_files
 from blazz.store.app_schema import APP_MIGRATIONS
 from blazz.store.workspace_schema import WORKSPACE_MIGRATIONS
@@ -42,7 +44,6 @@ else:
 
 log = logging.getLogger(__name__)
 
-LOCK_FILE = "blazz.lock"
 ASIDE_DIR = "restore-backups"
 _SLUG = r"[a-z0-9][a-z0-9-]{0,39}"
 _ALLOWED_PATH = re.compile(
@@ -67,57 +68,50 @@ class RestoreResult:
 # -- is a server using the data dir? ---------------------------------------------------------------------------------
 
 
-def _try_lock(handle) -> None:
-    if sys.platform == "win32":
-        handle.seek(0)
-        msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-    else:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-
-def _unlock(handle) -> None:
-    with contextlib.suppress(OSError):
-        if sys.platform == "win32":
-            handle.seek(0)
-            msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
-        else:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+def _lock_held(path: Path) -> bool:
+    """Whether a process holds the instance lock, probed without writing to the file (unlike acquiring it)."""
+    try:
+        with open(path, "rb") as handle:
+            try:
+                if sys.platform == "win32":
+                    handle.seek(_WINDOWS_LOCK_OFFSET)
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+                    msvcrt.locking(handle.fileno(), msvcrt.LK_UNLCK, 1)
+                else:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+    except FileNotFoundError:
+        return False
+    return False
 
 
 def data_dir_in_use(data_dir: Path) -> str | None:
-    """Why the data dir looks in use by a Blazz process (a server, a command), or None when it is free."""
-    lock = Path(data_dir) / LOCK_FILE
-    if lock.is_file():
-        try:
-            with open(lock, "rb") as handle:
-                try:
-                    _try_lock(handle)
-                except OSError:
-                    return f"a Blazz server holds {lock}"
-                _unlock(handle)
-        except OSError as exc:
-            return f"{lock} cannot be checked: {exc.strerror or exc}"
-    if backup_files.in_use_by_another_process(Path(data_dir) / "app.db"):
+    """Why the data dir looks in use by a Blazz process (a server, a restore), or None when it is free."""
+    data_dir = Path(data_dir)
+    if _lock_held(data_dir / LOCK_NAME):
+        holder = read_holder(data_dir)
+        if holder is None:
+            return f"another Blazz process holds {data_dir / LOCK_NAME}"
+        where = f" at {holder.url}" if holder.url else ""
+        return f"Blazz {holder.mode}{where}, pid {holder.pid}"
+    if backup_files.in_use_by_another_process(data_dir / "app.db"):
         return "another program has its app.db open"
     return None
 
 
-@contextlib.contextmanager
-def _instance_lock(data_dir: Path):
-    """Hold `blazz.lock` while files move, so a server starting now waits for us instead of opening half a restore."""
-    handle = open(data_dir / LOCK_FILE, "a+b")  # noqa: SIM115 - held for the block's life
+def _hold_data_dir(data_dir: Path) -> InstanceLock:
+    """Take the instance lock for the whole restore: a server starting meanwhile is told the folder is busy."""
+    lock = InstanceLock(data_dir)
     try:
-        try:
-            _try_lock(handle)
-        except OSError:
-            raise RestoreRefused("A Blazz server started on this data folder; stop it and run the restore again.") \
-                from None
-        try:
-            yield
-        finally:
-            _unlock(handle)
-    finally:
-        handle.close()
+        lock.acquire(mode="restore", wait_for_url_s=0)
+    except AlreadyRunning:
+        reason = data_dir_in_use(data_dir) or f"another Blazz process holds {data_dir / LOCK_NAME}"
+        raise RestoreRefused(f"Blazz is running on {data_dir} ({reason}). Stop it first, then run the restore "
+                             "again.") from None
+    except LockError as exc:
+        raise RestoreRefused(str(exc)) from None
+    return lock
 
 
 # -- reading and checking the archive -------------------------------------------------------------------------------
@@ -225,7 +219,7 @@ def restore(data_dir: Path, archive: Path, *, force: bool = False, actor: str = 
     reason = data_dir_in_use(data_dir)
     if reason:
         raise RestoreRefused(f"Blazz is running on {data_dir} ({reason}). Stop it first, then run the restore again.")
-    with _open_zip(archive) as zf:
+    with _hold_data_dir(data_dir), _open_zip(archive) as zf:
         manifest = _check_manifest(archive, zf)
         _check_replacements(data_dir, manifest, force)
         _check_space(data_dir, manifest)
@@ -234,14 +228,13 @@ def restore(data_dir: Path, archive: Path, *, force: bool = False, actor: str = 
         try:
             _unpack(archive.name, zf, manifest, staging)
             _check_databases(archive.name, manifest, staging)
-            with _instance_lock(data_dir):
-                if backup_files.in_use_by_another_process(data_dir / "app.db"):
-                    raise RestoreRefused(f"Blazz started on {data_dir} meanwhile; stop it and run the restore again.")
-                result = _swap(data_dir, manifest, staging, stamp)
+            if backup_files.in_use_by_another_process(data_dir / "app.db"):
+                raise RestoreRefused(f"Blazz started on {data_dir} meanwhile; stop it and run the restore again.")
+            result = _swap(data_dir, manifest, staging, stamp)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    for slug, _ in result.restored:
-        _audit(data_dir, slug, manifest, archive.name, actor)
+        for slug, _ in result.restored:
+            _audit(data_dir, slug, manifest, archive.name, actor)
     log.info("restored %s from %s (%s); previous files in %s", ", ".join(s for s, _ in result.restored) or "app.db",
              archive, manifest.created_at, result.moved_aside)
     return result
@@ -398,11 +391,18 @@ def _swap_all(data_dir: Path, manifest: Manifest, staging: Path, aside: Path, mo
         moves.move(staging / "workspaces" / w.slug, data_dir / "workspaces" / str(w.id))
         result.restored.append((w.slug, "replaced" if w.slug in old else "created"))
     result.notes.append("Everyone logs in again (login sessions are not part of a backup).")
-    if not manifest.with_sessions:
-        result.notes.append("WhatsApp sessions were not in the backup: numbers linked in this install stay linked, "
-                            "others need their QR code scanned again." if carried else
-                            "WhatsApp sessions were not in the backup: link each number again (scan its QR code).")
+    linked = sum(backup_files.numbers_with_sessions(data_dir / "workspaces" / str(w.id) / "workspace.db")
+                 for w in manifest.workspaces if w.database)
+    if not manifest.with_sessions and linked:
+        result.notes.append(_sessions_note(carried))
     return result
+
+
+def _sessions_note(carried: bool) -> str:
+    if carried:
+        return ("WhatsApp sessions were not in the backup: numbers linked in this install stay linked, others need "
+                "their QR code scanned again.")
+    return "WhatsApp sessions were not in the backup: link each WhatsApp number again (scan its QR code)."
 
 
 def _swap_workspace(data_dir: Path, part: WorkspacePart, staging: Path, aside: Path, moves: _Moves) -> RestoreResult:
@@ -445,10 +445,8 @@ def _swap_workspace(data_dir: Path, part: WorkspacePart, staging: Path, aside: P
         result.notes.append(f"No one here has the owner's email ({', '.join(emails)}), so nobody can open this "
                             f"workspace yet. Create that user (`blazz admin create-user --email {emails[0]}`), then "
                             "run this restore again with --force to give them the workspace.")
-    if not part.sessions:
-        result.notes.append("WhatsApp sessions were not in the backup: numbers linked in this install stay linked, "
-                            "others need their QR code scanned again." if carried else
-                            "WhatsApp sessions were not in the backup: link each number again (scan its QR code).")
+    if not part.sessions and part.database and backup_files.numbers_with_sessions(target / "workspace.db"):
+        result.notes.append(_sessions_note(carried))
     return result
 
 

@@ -169,6 +169,19 @@ def rekey_webhooks(ws_db: Path, workspace_id: int) -> int:
         conn.close()
 
 
+def numbers_with_sessions(ws_db: Path) -> int:
+    """WhatsApp numbers of a workspace whose engine keeps session files (the Cloud API keeps none)."""
+    conn = _open(ws_db)
+    try:
+        return conn.execute(
+            "SELECT count(*) FROM accounts WHERE engine != 'cloud_api' AND deleted_at IS NULL"
+        ).fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        conn.close()
+
+
 def record_audit(ws_db: Path, actor: str, action: str, target: str, details: dict) -> None:
     """An audit entry written from outside the server (command line, restore), in its own transaction."""
     conn = connect(ws_db)

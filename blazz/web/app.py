@@ -106,6 +106,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
         openapi_config=openapi_config(),  # /api/v1/openapi.json, API routes only
+        logging_config=None,  # blazz.logs owns logging; litestar's default would replace the root handlers
         debug=False,
     )
     app.state.runtime = runtime

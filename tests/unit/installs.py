@@ -39,7 +39,12 @@ def add_media(folder: Path, count: int, size: int = 20_000) -> list[str]:
 
 
 def add_session_files(folder: Path, account_id: int = 1) -> Path:
-    """What an engine keeps per number: its own SQLite file (here the sandbox's name) and a lock file."""
+    """A linked number: its accounts row, and what its engine keeps (its own SQLite file, a lock file)."""
+    ws = sqlite3.connect(folder / "workspace.db")
+    ws.execute("INSERT INTO accounts (id, name, engine, status, created_at) VALUES (?, 'Shop', 'sandbox',"
+               " 'connected', 0)", (account_id,))
+    ws.commit()
+    ws.close()
     acct = folder / "whatsapp" / str(account_id)
     acct.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(acct / "sandbox.db")
@@ -68,6 +73,7 @@ async def make_install(data_dir: Path, names: tuple[str, ...] = ("Toko Sinar",),
         return made
     finally:
         await dbs.close()
+        (data_dir / "blazz.lock").write_bytes(b"")  # what a server leaves after a clean stop
 
 
 def dataset(path: Path, skip: tuple[str, ...] = ("audit_log",)) -> dict[str, tuple[int, str]]:

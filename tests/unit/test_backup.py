@@ -4,7 +4,6 @@ data dir untouched, one-workspace round trips, daily backups and their retention
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import hashlib
 import io
 import os
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from blazz import backup, restore
+from blazz.instance_lock import InstanceLock
 from blazz.restore import RestoreRefused
 from blazz.store import backup_files
 from blazz.store.database import Database
@@ -285,11 +285,10 @@ async def test_restore_is_refused_while_a_server_uses_the_data_dir(install, tmp_
 
 
 def refused_while_locked(data: Path, archive: Path) -> None:
-    lock = data / "blazz.lock"
-    lock.write_bytes(b"")
-    with open(lock, "rb") as held:  # a server's instance lock
-        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        refused(data, archive, r"holds .*blazz\.lock", force=True)
+    with InstanceLock(data) as lock:  # what `blazz serve` holds while it runs
+        lock.acquire("serve")
+        lock.publish("http://127.0.0.1:8123/")
+        refused(data, archive, r"Blazz serve at http://127\.0\.0\.1:8123/, pid \d+\)\. Stop it first", force=True)
 
 
 # -- one workspace -----------------------------------------------------------------------------------------------
