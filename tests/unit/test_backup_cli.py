@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from blazz import backup
@@ -93,3 +98,37 @@ def test_doctor_names_a_schema_from_a_newer_blazz_and_a_failing_daily_backup(ins
     assert r.returncode == 1
     assert "newer Blazz (unknown schema changes: m999_loyalty_points)" in r.stdout
     assert "PROBLEM  backups: the last daily backup failed at 2026-11-26T03:00:00Z: Not enough free disk" in r.stdout
+
+
+def test_with_a_real_server_running_backup_works_restore_refuses_and_logs_are_json(install, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "blazz", "serve", "--port", "0", "--log-format", "json",
+                             "--data-dir", str(install)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().split("running at ")[1].split()[0]
+        deadline = time.time() + 15
+        while True:
+            try:
+                if httpx.get(url + "health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.time() < deadline, "server did not become healthy"
+            time.sleep(0.1)
+        r = blazz("backup", data_dir=install)
+        assert r.returncode == 0, r.stderr
+        archive = Path(r.stdout.strip())
+        before = tree_hash(install / "workspaces")
+        r = blazz("restore", str(archive), "--force", data_dir=install)
+        assert r.returncode == 1 and "Stop it first" in r.stderr and "Nothing was changed" in r.stderr, r.stderr
+        assert tree_hash(install / "workspaces") == before
+        r = blazz("doctor", data_dir=install)
+        assert r.returncode == 0 and "server: running (" in r.stdout
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    lines = [json.loads(line) for line in (install / "logs" / "blazz.log").read_text().splitlines()]
+    assert any(line["message"].startswith("blazz 0.") and line["level"] == "info" for line in lines)
+    r = blazz("restore", str(archive), "--force", data_dir=install)
+    assert r.returncode == 0 and "Workspace toko-sinar: replaced." in r.stdout, r.stderr
