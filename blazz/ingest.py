@@ -162,15 +162,14 @@ async def ingest(ws: Workspace, account_id: int, messages: Sequence[InboundMessa
 
 
 def _opt_out(conn: sqlite3.Connection, contact_id: int, text: str, now: int, result: IngestResult) -> None:
-    row = conn.execute("SELECT opted_out_at FROM contacts WHERE id = ?", (contact_id,)).fetchone()
-    if row is None or row[0] is not None:
+    contact = contacts_store.get_sync(conn, contact_id)
+    if contact is None or contact.opted_out_at is not None:
         return
     contacts_store.set_opt_out(conn, contact_id, now, f"Replied {' '.join(text.split())[:40]}", now)
     result.opted_out.append(contact_id)
     waiting = outbox_store.pending_for_contact(conn, contact_id, (outbox_store.LANES["campaign"],))
     for message_id in outbox_store.cancel(conn, waiting, OPT_OUT_CANCELLED, now):
-        conv = conn.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
-        result.cancelled.append((message_id, conv[0]))
+        result.cancelled.append((message_id, messages_store.conversation_of(conn, message_id)))
 
 
 async def _after(ws: Workspace, account_id: int, result: IngestResult, *, live: bool, owner_active: bool) -> None:

@@ -19,13 +19,14 @@ conversation_ids, status}, "conversation.updated" {conversation_ids}.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import sqlite3
 import time
 import weakref
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from blazz import media as media_service
 from blazz import phones, workspace_settings
@@ -36,9 +37,11 @@ from blazz.store import identities
 from blazz.store import media as media_store
 from blazz.store import messages as messages_store
 from blazz.store import outbox as outbox_store
+from blazz.store.database import Database
 from blazz.store.messages import Message
 from blazz.workspaces import Workspace
 
+T = TypeVar("T")
 Lane = Literal["urgent", "normal", "campaign"]
 # The lane each source goes to unless the caller says otherwise.
 SOURCE_LANES: dict[str, Lane] = {"agent": "urgent", "api": "urgent", "automation": "normal", "system": "normal",
@@ -67,6 +70,76 @@ class CampaignItem:
 class EnqueueResult:
     queued: list[tuple[int, int]]  # (contact id, message id)
     skipped: list[tuple[int, str]]  # (contact id, why)
+
+
+# -- group commit -------------------------------------------------------------------------------------------------
+
+
+class _GroupCommit:
+    """Single sends arriving together share one transaction, each in its own savepoint: one commit (and one trip
+    to the writer thread) for many API calls, while a send that fails (opted out, bad reply_to) fails alone."""
+
+    def __init__(self, db: Database):
+        self.db = db
+        self.waiting: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future]] = []
+        self.flushing = False
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append((fn, future))
+        if not self.flushing:
+            self.flushing = True
+            asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting, []
+                try:
+                    results = await self.db.execute_write_fn(lambda conn, b=batch: _each(conn, b))
+                except BaseException as exc:  # the transaction itself failed: every send in it did
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), (value, error) in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if error is not None:
+                        future.set_exception(error)
+                    else:
+                        future.set_result(value)
+        finally:
+            self.flushing = False
+
+
+def _each(conn: sqlite3.Connection, batch: list[tuple[Callable, asyncio.Future]]) -> list[tuple[Any, Exception | None]]:
+    results: list[tuple[Any, Exception | None]] = []
+    for fn, _ in batch:
+        conn.execute("SAVEPOINT send")
+        try:
+            value = fn(conn)
+        except Exception as exc:
+            conn.execute("ROLLBACK TO send")
+            conn.execute("RELEASE send")
+            results.append((None, exc))
+        else:
+            conn.execute("RELEASE send")
+            results.append((value, None))
+    return results
+
+
+_groups: weakref.WeakKeyDictionary[Database, _GroupCommit] = weakref.WeakKeyDictionary()
+
+
+def _group(db: Database) -> _GroupCommit:
+    group = _groups.get(db)
+    if group is None:
+        group = _groups[db] = _GroupCommit(db)
+    return group
 
 
 # -- waking the delivery workers ------------------------------------------------------------------------------------
@@ -112,59 +185,56 @@ def new_provider_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    conversation_id: int | None
-    contact_id: int | None
-    phone: str | None
-    account_id: int
+    """Who to send to, as the caller said it; resolved inside the send's transaction."""
+
+    conversation_id: int | None = None
+    contact_id: int | None = None
+    phone: str | None = None  # E.164
+    account_id: int | None = None
 
 
 async def _target(ws: Workspace, conversation_id: int | None, to: int | str | None,
                   account_id: int | None) -> _Target:
+    """Check the shape of the target; the workspace region is read only for a number typed without "+"."""
     if conversation_id is not None:
-        conv = await conversations_store.get(ws.db, conversation_id)
-        if conv is None:
-            raise NotFound("No such conversation in this workspace.")
-        if account_id is not None and account_id != conv.account_id:
-            raise Invalid("account_id", "This conversation is with another of your numbers; send from that one.")
-        await _live_account(ws, conv.account_id)
-        return _Target(conv.id, conv.contact_id, None, conv.account_id)
-    if to is None or to == "":
+        return _Target(conversation_id=conversation_id, account_id=account_id)
+    if to is None or to == "" or isinstance(to, bool):
         raise Invalid("to", "Say who to send to: a phone number with its country code, or a contact id.")
-    account = await _live_account(ws, account_id)
-    if isinstance(to, bool):
-        raise Invalid("to", "Give a phone number or a contact id.")
     if isinstance(to, int):
-        return _Target(None, to, None, account)
-    region = (await workspace_settings.load(ws.db)).default_region
+        return _Target(contact_id=to, account_id=account_id)
+    text = str(to).strip()
+    region = None if text.startswith("+") else (await workspace_settings.load(ws.db)).default_region
     try:
-        phone = phones.normalise(str(to), region)
+        phone = phones.normalise(text, region)
     except Invalid as exc:
         raise Invalid("to", exc.message) from None
-    return _Target(None, None, phone, account)
+    return _Target(phone=phone, account_id=account_id)
 
 
-async def _live_account(ws: Workspace, account_id: int | None) -> int:
-    if account_id is None:
-        account = await accounts_store.default(ws.db)
-        if account is None:
-            raise Invalid("account_id", "Add a WhatsApp number first: there is none to send from.")
-        return account.id
-    if await accounts_store.get(ws.db, account_id) is None:
-        raise NotFound("No such WhatsApp number in this workspace.")
-    return account_id
-
-
-def _open_conversation(conn: sqlite3.Connection, target: _Target, now: int) -> int:
+def _open_conversation(conn: sqlite3.Connection, target: _Target, now: int) -> tuple[int, int]:
+    """(conversation id, account id) for the target, opening the conversation (and the contact) if new."""
     if target.conversation_id is not None:
-        return target.conversation_id
+        conv = conversations_store.get_sync(conn, target.conversation_id)
+        if conv is None:
+            raise NotFound("No such conversation in this workspace.")
+        if target.account_id is not None and target.account_id != conv.account_id:
+            raise Invalid("account_id", "This conversation is with another of your numbers; send from that one.")
+        if outbox_store.sending_account(conn, conv.account_id) is None:
+            raise NotFound("The WhatsApp number of this conversation was deleted.")
+        return conv.id, conv.account_id
+    account_id = outbox_store.sending_account(conn, target.account_id)
+    if account_id is None:
+        if target.account_id is not None:
+            raise NotFound("No such WhatsApp number in this workspace.")
+        raise Invalid("account_id", "Add a WhatsApp number first: there is none to send from.")
     if target.phone is not None:
         contact_id = identities.resolve(conn, phone=target.phone, lid=None, name=None, now=now)
     else:
-        row = conn.execute("SELECT id FROM contacts WHERE id = ? AND deleted_at IS NULL", (target.contact_id,))
-        if row.fetchone() is None:
+        found = conversations_store.contact_recipient(conn, target.contact_id)
+        if found is None or found.deleted_at is not None:
             raise NotFound("No such contact in this workspace.")
         contact_id = target.contact_id
-    return conversations_store.open_for(conn, contact_id, target.account_id, now)
+    return conversations_store.open_for(conn, contact_id, account_id, now), account_id
 
 
 def _refuse_opted_out(conn: sqlite3.Connection, conversation_id: int) -> None:
@@ -187,7 +257,7 @@ async def _queue_one(ws: Workspace, *, target: _Target, kind: str, text: str, me
     key = f"key:{idempotency_key}" if idempotency_key else None
     now = time.time()
 
-    def write(conn: sqlite3.Connection) -> tuple[int, bool]:
+    def write(conn: sqlite3.Connection) -> tuple[Message, bool]:
         if key is not None:
             first = messages_store.by_idempotency_key(conn, key)
             if first is not None:
@@ -195,32 +265,26 @@ async def _queue_one(ws: Workspace, *, target: _Target, kind: str, text: str, me
                         target.conversation_id is not None and first.conversation_id != target.conversation_id):
                     raise Conflict("This Idempotency-Key was already used for a different message.",
                                    details={"message_id": first.id})
-                return first.id, False
-        conversation_id = _open_conversation(conn, target, int(now))
+                return first, False
+        conversation_id, account_id = _open_conversation(conn, target, int(now))
         _refuse_opted_out(conn, conversation_id)
-        quoted = None
-        if reply_to is not None:
-            quoted_row = conn.execute("SELECT id FROM messages WHERE id = ? AND conversation_id = ?",
-                                      (reply_to, conversation_id)).fetchone()
-            if quoted_row is None:
-                raise Invalid("reply_to", "The message to reply to is not in this conversation.")
-            quoted = quoted_row[0]
+        if reply_to is not None and not messages_store.in_conversation_sync(conn, reply_to, conversation_id):
+            raise Invalid("reply_to", "The message to reply to is not in this conversation.")
         message_id = messages_store.insert_outgoing(
-            conn, conversation_id=conversation_id, account_id=target.account_id, kind=kind, body=text,
-            media_id=media_id, source=source, author_id=author_id, quoted_id=quoted, campaign_id=None,
+            conn, conversation_id=conversation_id, account_id=account_id, kind=kind, body=text,
+            media_id=media_id, source=source, author_id=author_id, quoted_id=reply_to, campaign_id=None,
             idempotency_key=key, now=int(now))
-        outbox_store.insert(conn, message_id, target.account_id, outbox_store.LANES[lane], new_provider_id(), now)
+        outbox_store.insert(conn, message_id, account_id, outbox_store.LANES[lane], new_provider_id(), now)
         if lane != "campaign":  # a campaign message shows in the conversation list once it goes out
             conversations_store.bump(conn, conversation_id, message_id=message_id, at=int(now),
                                      preview_text=conversations_store.preview(kind, text))
-        return message_id, True
+        return messages_store.get_sync(conn, message_id), True
 
-    message_id, fresh = await ws.db.execute_write_fn(write)
-    message = await messages_store.get(ws.db, message_id)
+    message, fresh = await _group(ws.db).run(write)
     if fresh:
-        wake(ws, target.account_id, campaign=lane == "campaign")
+        wake(ws, message.account_id, campaign=lane == "campaign")
         if ws.bus is not None:
-            ws.bus.publish(ws.id, "message.new", message_id=message_id, conversation_id=message.conversation_id,
+            ws.bus.publish(ws.id, "message.new", message_id=message.id, conversation_id=message.conversation_id,
                            direction="out")
             ws.bus.publish(ws.id, "conversation.updated", conversation_ids=[message.conversation_id])
     return message
@@ -318,53 +382,60 @@ async def enqueue_many(ws: Workspace, items: Iterable[CampaignItem], *, campaign
                 raise NotFound("No such file; upload it first.")
             media_service.sendable(media)
             media_kinds[item.media_id] = media_service.kind_of(media.mime)
-    touched_accounts: set[int] = set()
-
-    def write(conn: sqlite3.Connection, part: list[CampaignItem]) -> None:
+    def write(conn: sqlite3.Connection, part: list[CampaignItem]) -> tuple[EnqueueResult, set[int]]:
         now = time.time()
+        done, senders = EnqueueResult([], []), set()
         for item in part:
-            text = (item.text or "").strip()
-            if not text and item.media_id is None:
-                skipped.append((item.contact_id, "The message is empty."))
-                continue
-            if len(text) > MAX_TEXT:
-                skipped.append((item.contact_id, f"The message is longer than {MAX_TEXT:,} characters."))
-                continue
-            account_id = item.account_id if item.account_id is not None else (default.id if default else None)
-            if account_id is None or account_id not in known_accounts:
-                skipped.append((item.contact_id, "No WhatsApp number to send from."))
-                continue
-            key = f"campaign:{campaign_id}:{item.contact_id}"
-            if conn.execute("SELECT 1 FROM messages WHERE idempotency_key = ?", (key,)).fetchone():
-                skipped.append((item.contact_id, "Already queued for this campaign."))
-                continue
-            contact = conn.execute("SELECT phone, lid, jid, opted_out_at, deleted_at FROM contacts WHERE id = ?",
-                                   (item.contact_id,)).fetchone()
-            if contact is None or contact[4] is not None:
-                skipped.append((item.contact_id, "The contact no longer exists."))
-                continue
-            if contact[3] is not None:
-                skipped.append((item.contact_id, "The contact opted out."))
-                continue
-            if not (contact[0] or contact[1] or contact[2]):
-                skipped.append((item.contact_id, "The contact has no WhatsApp number."))
+            why, account_id = _refusal(conn, item, campaign_id, default.id if default else None, known_accounts)
+            if why is not None:
+                done.skipped.append((item.contact_id, why))
                 continue
             conversation_id = conversations_store.open_for(conn, item.contact_id, account_id, int(now))
             kind = media_kinds[item.media_id] if item.media_id is not None else "text"
             message_id = messages_store.insert_outgoing(
-                conn, conversation_id=conversation_id, account_id=account_id, kind=kind, body=text,
+                conn, conversation_id=conversation_id, account_id=account_id, kind=kind, body=item.text.strip(),
                 media_id=item.media_id, source="campaign", author_id=None, quoted_id=None, campaign_id=campaign_id,
-                idempotency_key=key, now=int(now))
+                idempotency_key=_campaign_key(campaign_id, item.contact_id), now=int(now))
             outbox_store.insert(conn, message_id, account_id, outbox_store.LANES[lane], new_provider_id(), now)
-            queued.append((item.contact_id, message_id))
-            touched_accounts.add(account_id)
+            done.queued.append((item.contact_id, message_id))
+            senders.add(account_id)
+        return done, senders
 
     for start in range(0, len(batch), ENQUEUE_CHUNK):
         chunk = batch[start:start + ENQUEUE_CHUNK]
-        await ws.db.execute_write_fn(lambda conn, part=chunk: write(conn, part))
-        for account_id in touched_accounts:
+        done, senders = await ws.db.execute_write_fn(lambda conn, part=chunk: write(conn, part))
+        queued += done.queued
+        skipped += done.skipped
+        for account_id in senders:
             wake(ws, account_id, campaign=lane == "campaign")
     return EnqueueResult(queued, skipped)
+
+
+def _campaign_key(campaign_id: int, contact_id: int) -> str:
+    return f"campaign:{campaign_id}:{contact_id}"
+
+
+def _refusal(conn: sqlite3.Connection, item: CampaignItem, campaign_id: int, default: int | None,
+             known_accounts: set[int]) -> tuple[str | None, int]:
+    """Why this campaign message cannot be queued (None: it can), and the number it goes out from."""
+    text = (item.text or "").strip()
+    if not text and item.media_id is None:
+        return "The message is empty.", 0
+    if len(text) > MAX_TEXT:
+        return f"The message is longer than {MAX_TEXT:,} characters.", 0
+    account_id = item.account_id if item.account_id is not None else default
+    if account_id is None or account_id not in known_accounts:
+        return "No WhatsApp number to send from.", 0
+    if messages_store.key_taken(conn, _campaign_key(campaign_id, item.contact_id)):
+        return "Already queued for this campaign.", 0
+    contact = conversations_store.contact_recipient(conn, item.contact_id)
+    if contact is None or contact.deleted_at is not None:
+        return "The contact no longer exists.", 0
+    if contact.opted_out_at is not None:
+        return "The contact opted out.", 0
+    if contact.address is None:
+        return "The contact has no WhatsApp number.", 0
+    return None, account_id
 
 
 def publish_status(ws: Workspace, shown: Sequence[tuple[int, int]], status: str) -> None:

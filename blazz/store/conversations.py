@@ -97,6 +97,13 @@ def open_for(conn: sqlite3.Connection, contact_id: int, account_id: int, now: in
                         " VALUES (?, ?, ?, ?)", (contact_id, account_id, now, now)).lastrowid
 
 
+def contact_recipient(conn: sqlite3.Connection, contact_id: int) -> Recipient | None:
+    """The contact as a recipient (any conversation with them goes to this address)."""
+    row = conn.execute("SELECT id, phone, lid, jid, opted_out_at, deleted_at FROM contacts WHERE id = ?",
+                       (contact_id,)).fetchone()
+    return Recipient(*row) if row else None
+
+
 def recipient(conn: sqlite3.Connection, conversation_id: int) -> Recipient | None:
     row = conn.execute(
         "SELECT c.id, c.phone, c.lid, c.jid, c.opted_out_at, c.deleted_at FROM conversations v"

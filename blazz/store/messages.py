@@ -100,6 +100,21 @@ def by_idempotency_key(conn: sqlite3.Connection, key: str) -> Message | None:
     return _message(conn.execute(f"{_SELECT} WHERE idempotency_key = ?", (key,)).fetchone())
 
 
+def key_taken(conn: sqlite3.Connection, key: str) -> bool:
+    return conn.execute("SELECT 1 FROM messages WHERE idempotency_key = ?", (key,)).fetchone() is not None
+
+
+def in_conversation_sync(conn: sqlite3.Connection, message_id: int, conversation_id: int) -> bool:
+    """Whether the message belongs to that conversation (a reply may only quote its own thread)."""
+    return conn.execute("SELECT 1 FROM messages WHERE id = ? AND conversation_id = ?",
+                        (message_id, conversation_id)).fetchone() is not None
+
+
+def conversation_of(conn: sqlite3.Connection, message_id: int) -> int | None:
+    row = conn.execute("SELECT conversation_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+    return row[0] if row else None
+
+
 async def in_conversation(db: Database, conversation_id: int, before: int | None = None,
                           limit: int = 50) -> list[Message]:
     """A page of one thread, newest first (`before` = a message id to page backwards from)."""

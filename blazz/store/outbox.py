@@ -57,6 +57,16 @@ def insert(conn: sqlite3.Connection, message_id: int, account_id: int, lane: int
     ).lastrowid
 
 
+def sending_account(conn: sqlite3.Connection, account_id: int | None) -> int | None:
+    """The number a send goes out from: the one asked for if it exists, else the workspace's default."""
+    if account_id is not None:
+        row = conn.execute("SELECT id FROM accounts WHERE id = ? AND deleted_at IS NULL", (account_id,)).fetchone()
+    else:
+        row = conn.execute("SELECT id FROM accounts WHERE deleted_at IS NULL ORDER BY is_default DESC, id LIMIT 1"
+                           ).fetchone()
+    return row[0] if row else None
+
+
 def claim(conn: sqlite3.Connection, account_id: int, lanes: Sequence[int], limit: int, now: float) -> list[Entry]:
     """Take up to `limit` due entries of these lanes, most urgent first then oldest, and mark them `sending`."""
     rows = conn.execute(

@@ -114,7 +114,7 @@ async def test_a_retry_is_scheduled_after_the_backoff_delay(tmp_path):
     async with running(tmp_path, retry_delays=(5.0, 5.0, 5.0)) as h:
         await h.engine.configure(fail_rate=1.0)
         message = await outbox.send_text(h.ws, to=customer(6), text="Halo")
-        await until(lambda: h.ws.db.fetchval("SELECT attempts FROM outbox WHERE message_id = ?", (message.id,)))
+        await until(lambda: h.ws.db.fetchval("SELECT last_error FROM outbox WHERE message_id = ?", (message.id,)))
         entry = await h.ws.db.fetchone("SELECT state, next_attempt_at, last_error FROM outbox WHERE message_id = ?",
                                        (message.id,))
         assert entry["state"] == "pending" and entry["next_attempt_at"] > time.time() + 3

@@ -201,8 +201,7 @@ async def test_the_campaign_lane_keeps_its_gaps_types_first_and_counts(tmp_path)
         typing = [a for a in h.engine.activity("typing") if a["on"]]
         assert [a["to"] for a in typing] == [customer(i) for i in range(4)]
         assert all(t["at"] < d["at"] for t, d in zip(typing, h.delivered(), strict=True))
-        state = await outbox_store.pacing_state_of(h.ws.db, h.account_id)
-        assert state.sent_today == 4
+        await until(lambda: sent_today(h, 4))
 
 
 async def test_the_daily_cap_stops_the_lane_and_says_why(tmp_path):
@@ -210,7 +209,7 @@ async def test_the_daily_cap_stops_the_lane_and_says_why(tmp_path):
         await pacing.update(h.ws, h.account_id, gap_min_s=0, gap_max_s=0, daily_cap=2, warmup=False, typing=False)
         await campaign(h, 4)
         await until(lambda: len(h.delivered()) == 2)
-        await until(lambda: pacing.status(h.ws, h.account_id))
+        await until(lambda: sent_today(h, 2))
         status = await pacing.status(h.ws, h.account_id)
         assert status.sent_today == 2 and status.waiting == 2
         assert not status.verdict.go and "Daily limit of 2" in status.verdict.reason
@@ -232,6 +231,10 @@ async def test_a_run_of_failures_pauses_the_campaign_lane_and_resume_lifts_it(tm
         assert all(d["text"] == "Replies still go out" for d in h.delivered())
         await pacing.resume(h.ws, h.account_id)
         await until(lambda: len(h.delivered()) == 7, within=5)
+
+
+async def sent_today(h, n: int) -> bool:
+    return (await outbox_store.pacing_state_of(h.ws.db, h.account_id)).sent_today == n
 
 
 async def _paused(h):
