@@ -64,6 +64,7 @@ class WebhookDelivery:
         self._workspaces: dict[int, Workspace] = {}
         self._inflight: dict[asyncio.Task, tuple[int, int]] = {}  # task -> (workspace id, webhook id)
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task | None = None
         self._client: httpx.AsyncClient | None = None
 
@@ -78,6 +79,7 @@ class WebhookDelivery:
             headers={"User-Agent": f"Blazz-Webhooks/{__version__}"},
         )
         self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
         self._workspaces.clear()  # their databases belong to this start
         now = time.time()
         for row in await ws_store.all_workspaces(self.runtime.app_db):
@@ -104,10 +106,19 @@ class WebhookDelivery:
             self._client = None
 
     def notify(self, workspace_id: int) -> None:
-        """Something of this workspace is due now."""
+        """Something of this workspace is due now (callable from any thread)."""
         self._due[workspace_id] = 0.0
-        if self._wake is not None:
-            self._wake.set()
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return
+        try:
+            same_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            same_loop = False
+        if same_loop:
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
 
     # -- the loop --------------------------------------------------------------------------------------------------
 

@@ -194,11 +194,11 @@ def clean_description(value: Any) -> str:
 
 
 async def create(ws: Workspace, actor: audit.Actor, url: Any, events: Any, allow_private: bool = False,
-                 description: Any = "") -> tuple[Webhook, str]:
+                 description: Any = "", resolve: Resolver = resolve_host) -> tuple[Webhook, str]:
     """A new subscription and its signing secret (shown once; only this call returns it)."""
     events = clean_events(events)
     description = clean_description(description)
-    url = await check_url(url, bool(allow_private))
+    url = await check_url(url, bool(allow_private), resolve)
     secret = new_secret()
 
     def write(conn: sqlite3.Connection) -> int:

@@ -53,6 +53,12 @@ class WebhookReceiver:
         with self._lock:
             self._script.extend(statuses)
 
+    def reset(self) -> None:
+        """Forget what was received and what was scripted."""
+        with self._lock:
+            self._script.clear()
+            self.received.clear()
+
     def _next_status(self) -> int:
         with self._lock:
             return self._script.popleft() if self._script else 200
