@@ -87,6 +87,8 @@ def _backup_args(sub: argparse._SubParsersAction) -> None:
     rs.add_argument("archive", type=Path, metavar="ARCHIVE")
     rs.add_argument("--force", action="store_true", help="replace data that exists here (a workspace with the "
                     "same address, or everything for a full backup)")
+    rs.add_argument("--check", action="store_true", help="only check the archive completely; change nothing "
+                    "(works while the server runs)")
     _common(rs)
     dr = sub.add_parser("doctor", help="check this install: versions, disk, databases, backups, log",
                         description="Print diagnostics; exits with 1 when something needs fixing.")
@@ -112,8 +114,17 @@ def backup_command(args: argparse.Namespace) -> None:
 
 
 def restore_command(args: argparse.Namespace) -> None:
-    from blazz.restore import RestoreRefused, restore
+    from blazz.restore import RestoreRefused, restore, verify
 
+    if args.check:
+        try:
+            manifest = verify(args.archive)
+        except RestoreRefused as exc:
+            raise CliError(str(exc)) from exc
+        names = ", ".join(w.slug for w in manifest.workspaces) or "no workspace"
+        print(f"{args.archive} is a complete Blazz backup from {manifest.created_at} (Blazz {manifest.blazz_version}, "
+              f"{'everything' if manifest.scope == 'all' else 'one workspace'}: {names}); this Blazz can restore it.")
+        return
     settings = settings_from(args)
     try:
         result = restore(settings.data_dir, args.archive, force=args.force)

@@ -153,6 +153,13 @@ def diagnostics(settings: Settings, *, quick: bool = False, log_lines: int = 30)
     report["databases"], report["workspaces"] = databases, workspaces
 
     report["backups"] = _backups(data_dir, checks, has_data=app_db.exists())
+    aside = data_dir / restore.ASIDE_DIR
+    report["restore_backups"] = {"folder": str(aside), "count": len(list(aside.iterdir())) if aside.is_dir() else 0,
+                                 "size_bytes": _size(aside) if aside.is_dir() else 0}
+    leftovers = sorted(p.name for p in data_dir.glob(".restore-*")) if exists else []
+    if leftovers:
+        checks.append(_check("restore", "warning", f"an interrupted restore left {', '.join(leftovers)} in the data "
+                             "folder; with Blazz stopped, delete it"))
     log_file = logs.log_path(data_dir)
     report["log"] = {"path": str(log_file), "exists": log_file.exists(), "tail": logs.tail(log_file, log_lines)}
     report["checks"] = checks
@@ -194,6 +201,10 @@ def render(report: dict[str, Any]) -> str:
         "Versions: " + ", ".join(f"{k} {val or 'not installed'}" for k, val in v.items()),
         f"Data folder: {d['path']} ({human_bytes(d['size_bytes'])} used, {human_bytes(d['free_bytes'])} free)",
     ]
+    kept = report["restore_backups"]
+    if kept["count"]:
+        lines.append(f"  files replaced by {kept['count']} restore(s), kept in {kept['folder']}: "
+                     f"{human_bytes(kept['size_bytes'])} (delete them once you no longer need them)")
     for ws in report["workspaces"]:
         lines.append(f"  workspace {ws['slug']} ({ws['name']}): {human_bytes(ws['size_bytes'])}, "
                      f"media {human_bytes(ws['media_bytes'])}")

@@ -48,7 +48,7 @@ ASIDE_DIR = "restore-backups"
 _SLUG = r"[a-z0-9][a-z0-9-]{0,39}"
 _ALLOWED_PATH = re.compile(
     rf"^(app\.db|workspaces/{_SLUG}/(workspace\.db|media/[0-9a-f]{{2}}/[0-9a-f]{{64}}"
-    rf"|whatsapp/[0-9]+/[A-Za-z0-9._-]+))$"
+    rf"|whatsapp/[0-9]+/[A-Za-z0-9_-][A-Za-z0-9._-]*))$"
 )
 _CHUNK = 1 << 20
 
@@ -117,10 +117,15 @@ def _hold_data_dir(data_dir: Path) -> InstanceLock:
 # -- reading and checking the archive -------------------------------------------------------------------------------
 
 
-def read_manifest(archive: Path) -> Manifest:
-    """Check that `archive` is a complete Blazz backup this version can restore, and return its manifest."""
-    with _open_zip(archive) as zf:
-        return _check_manifest(archive, zf)
+def verify(archive: Path) -> Manifest:
+    """Every check a restore makes (checksums, integrity, schema), in a scratch folder: the data dir is not
+    touched and a server may keep running. Returns the manifest; raises RestoreRefused naming the problem."""
+    archive = Path(archive)
+    with _open_zip(archive) as zf, tempfile.TemporaryDirectory(prefix="blazz-verify-") as scratch:
+        manifest = _check_manifest(archive, zf)
+        _unpack(archive.name, zf, manifest, Path(scratch))
+        _check_databases(archive.name, manifest, Path(scratch))
+    return manifest
 
 
 @contextlib.contextmanager
@@ -182,6 +187,9 @@ def _check_manifest(archive: Path, zf: zipfile.ZipFile) -> Manifest:
             or (manifest.scope == "all") != (manifest.app_migrations is not None) \
             or (manifest.scope == "workspace" and len(manifest.workspaces) != 1):
         raise RestoreRefused(f"{name} has a damaged {MANIFEST}: its scope does not match its files.")
+    strays = [p for p in listed if p.startswith("workspaces/") and p.split("/")[1] not in set(slugs)]
+    if strays:
+        raise RestoreRefused(f"{name} does not match its {MANIFEST}: files of no listed workspace ({strays[0]}).")
     for w in manifest.workspaces:
         if w.database != (f"workspaces/{w.slug}/workspace.db" in listed):
             raise RestoreRefused(f"{name} does not match its {MANIFEST}: workspace {w.slug}'s database.")

@@ -59,9 +59,13 @@ def test_backup_then_restore_from_the_command_line(install, tmp_path):
 
 def test_restore_refuses_a_damaged_archive_and_changes_nothing(install, tmp_path):
     archive = Path(blazz("backup", data_dir=install).stdout.strip())
+    r = blazz("restore", str(archive), "--check", data_dir=install)
+    assert r.returncode == 0 and "is a complete Blazz backup" in r.stdout and "toko-sinar, cabang-dua" in r.stdout
     cut = tmp_path / "cut.zip"
     cut.write_bytes(archive.read_bytes()[:-2000])
     before = tree_hash(install)
+    r = blazz("restore", str(cut), "--check", data_dir=install)
+    assert r.returncode == 1 and "damaged or incomplete" in r.stderr
     r = blazz("restore", str(cut), "--force", data_dir=install)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "damaged or incomplete" in r.stderr and "Nothing was changed." in r.stderr
@@ -94,8 +98,10 @@ def test_doctor_names_a_schema_from_a_newer_blazz_and_a_failing_daily_backup(ins
     (install / "backups").mkdir()
     (install / "backups" / backup.STATUS_FILE).write_text(json.dumps(
         {"last_error": "Not enough free disk space", "last_error_at": "2026-11-26T03:00:00Z"}))
+    (install / ".restore-20261126-030000-x1y2").mkdir()  # a restore killed halfway
     r = blazz("doctor", "--quick", data_dir=install)
     assert r.returncode == 1
+    assert "warning  restore: an interrupted restore left .restore-20261126-030000-x1y2" in r.stdout
     assert "newer Blazz (unknown schema changes: m999_loyalty_points)" in r.stdout
     assert "PROBLEM  backups: the last daily backup failed at 2026-11-26T03:00:00Z: Not enough free disk" in r.stdout
 
