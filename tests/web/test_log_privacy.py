@@ -83,8 +83,9 @@ async def test_a_normal_day_logs_no_secrets_and_no_message_text(json_log, client
     assert entries, "the day was logged"
     messages = [e["message"] for e in entries]
     assert any("started" in m for m in messages) and any("backup written" in m for m in messages)
-    assert any(e.get("workspace") == owner.slug and "downloaded" in e["message"] for e in entries), \
-        "lines carry their workspace"
+    assert any(e.get("workspace") == owner.slug and "downloaded" in e["message"] for e in entries)
+    assert any(e.get("workspace") == owner.slug and e["message"].startswith("backup written") for e in entries), \
+        "a line logged deep inside a request (here in a worker thread) carries the request's workspace"
     assert all(e["level"] != "debug" for e in entries)
     secrets = {
         "password": OWNER_PASSWORD, "wrong password": "wrong horse battery staple", "API token": token,
