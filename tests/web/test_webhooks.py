@@ -185,6 +185,8 @@ async def test_bad_webhook_bodies(client, admin, owner, receiver):
     assert r.status_code == 422 and "url" in r.json()["error"]["details"]
     r = await client.patch("/api/v1/webhooks/1", headers=admin, json={"active": "yes"})
     assert r.status_code == 422 and "active" in r.json()["error"]["details"]
+    r = await client.get("/api/v1/webhooks/99999999999999999999999/deliveries", headers=admin)
+    assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"  # beyond SQLite's integers
     r = await client.post(url, headers=admin, content=b"{" + b" " * (50 * 1024 * 1024) + b"}")
     assert r.status_code == 413 and r.json()["error"]["code"] == "too_large"
 

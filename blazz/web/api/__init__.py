@@ -10,7 +10,7 @@ blazz/web/api/pagination.py. Then add the controller to API_CONTROLLERS below.
 
 from __future__ import annotations
 
-from litestar import Router
+from litestar import Request, Response, Router
 from litestar.di import Provide
 
 from blazz.web.api.accounts import AccountsApi
@@ -21,10 +21,21 @@ from blazz.web.api.rate_limit import RateLimitMiddleware
 from blazz.web.api.sandbox import SandboxApi
 from blazz.web.api.webhooks import WebhooksApi
 from blazz.web.api.workspace import WorkspaceApi
+from blazz.web.errors import error_json
 
 API_CONTROLLERS: list = [MeController, WorkspaceApi, AccountsApi, SandboxApi, ContactsApi, GroupsApi, WebhooksApi]
 # JSON bodies (the sandbox's base64 media the largest); uploads set their own limit on the handler.
 API_MAX_BODY = 10 * 1024 * 1024
+
+
+SQLITE_MAX_INT = 2**63 - 1
+
+
+def on_overflow(request: Request, exc: OverflowError) -> Response:
+    """A number SQLite cannot hold: as an id in the path nothing can have it (404), elsewhere it is bad input."""
+    if any(isinstance(v, int) and abs(v) > SQLITE_MAX_INT for v in request.path_params.values()):
+        return error_json(404, "not_found", "There is nothing with that id.")
+    return error_json(422, "validation_error", "A number is out of range.", {"body": "A number is out of range."})
 
 
 def api_router() -> Router:
@@ -36,4 +47,5 @@ def api_router() -> Router:
         tags=["api"],
         middleware=[RateLimitMiddleware],  # before the token guard: floods are refused without a lookup
         request_max_body_size=API_MAX_BODY,
+        exception_handlers={OverflowError: on_overflow},
     )

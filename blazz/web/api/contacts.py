@@ -156,11 +156,11 @@ class ContactsApi(Controller):
         return await _one(ws, contact.id)
 
     @get("/export", operation_id="exportContacts", summary="Contacts as CSV (UTF-8; ?bom=true for Excel)",
-         **requires_api_role("admin"))
+         media_type="text/csv", **requires_api_role("admin"))
     async def export(self, ws: ApiWorkspace, q: FromQuery[str | None] = None, group: FromQuery[str | None] = None,
                      opted_out: FromQuery[bool | None] = None, bom: FromQuery[bool] = False) -> Stream:
         filters = await _filters(ws, q, group, opted_out)
-        return Stream(contact_import.export_csv(ws, filters, bom=bom), media_type="text/csv; charset=utf-8",
+        return Stream(contact_import.export_csv(ws, filters, bom=bom), media_type="text/csv",
                       headers={"Content-Disposition": f'attachment; filename="{contact_import.export_filename(ws)}"'})
 
     @post("/import", operation_id="importContacts", summary="Import a CSV or .xlsx file and wait for the result",
