@@ -351,10 +351,6 @@ class Progress:
     rejected: int = 0
     last_publish: float = 0.0
 
-    @property
-    def percent(self) -> int:
-        return 100 if not self.total else min(100, round(self.processed * 100 / self.total))
-
 
 _RUNNING: dict[tuple[int, int], tuple[asyncio.Task, Progress]] = {}
 
@@ -576,11 +572,6 @@ async def get_job(ws: Workspace, job_id: int) -> ImportJob:
     return job
 
 
-def progress_of(ws: Workspace, job_id: int) -> Progress | None:
-    running = _RUNNING.get((ws.id, job_id))
-    return running[1] if running else None
-
-
 async def recent_jobs(ws: Workspace, limit: int = 10) -> list[ImportJob]:
     return [await get_job(ws, j.id) for j in await store.recent_imports(ws.db, limit)]
 
@@ -654,9 +645,3 @@ async def export_csv(ws: Workspace, filters: contacts.Filters, ids: Sequence[int
 
 def export_filename(ws: Workspace) -> str:
     return f"{ws.slug}-contacts-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M')}.csv"
-
-
-def job_summary(job: ImportJob) -> dict[str, Any]:
-    return {"id": job.id, "status": job.status, "filename": job.filename, "total_rows": job.total_rows,
-            "processed": job.processed, "created": job.created, "updated": job.updated, "skipped": job.skipped,
-            "rejected": job.rejected, "error": job.error}

@@ -213,11 +213,6 @@ def by_phone_sync(conn: sqlite3.Connection, phone: str) -> Contact | None:
     return to_contact(row) if row else None
 
 
-def by_lid_sync(conn: sqlite3.Connection, lid: str) -> Contact | None:
-    row = conn.execute(f"{_SELECT} WHERE c.lid = ?", (lid,)).fetchone()
-    return to_contact(row) if row else None
-
-
 def _encode(values: dict[str, Any]) -> dict[str, Any]:
     unknown = set(values) - WRITABLE
     if unknown:

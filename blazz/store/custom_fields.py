@@ -36,10 +36,6 @@ async def list_all(db: Database) -> list[CustomField]:
     return [_field(row) for row in rows]
 
 
-def list_all_sync(conn: sqlite3.Connection) -> list[CustomField]:
-    return [_field(row) for row in conn.execute(f"SELECT {_COLUMNS} FROM custom_fields ORDER BY position, id")]
-
-
 async def get(db: Database, field_id: int) -> CustomField | None:
     row = await db.fetchone(f"SELECT {_COLUMNS} FROM custom_fields WHERE id = ?", (field_id,))
     return _field(row) if row else None

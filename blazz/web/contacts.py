@@ -403,8 +403,7 @@ class ContactSetupController(Controller):
 
     async def _job_context(self, ws: Workspace, job_id: int) -> dict[str, Any]:
         job = await contact_import.get_job(ws, job_id)
-        ctx: dict[str, Any] = {"ws": ws, "job": job, "progress": contact_import.progress_of(ws, job_id),
-                               "errors": {}, "form": {}}
+        ctx: dict[str, Any] = {"ws": ws, "job": job, "errors": {}, "form": {}}
         if job.status == "mapping":
             settings = await workspace_settings.load(ws.db)
             ctx.update(inspection=await contact_import.inspection_of(ws, job), specs=await contacts.fields(ws),
