@@ -1,4 +1,4 @@
-"""The `blazz` command: serve (default), admin tasks for headless installs, demo data, version."""
+"""The `blazz` command: serve (default; desktop in the packaged app), admin tasks, demo data, version."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import getpass
 import logging
 import socket
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
-from blazz import __version__, logs
+from blazz import __version__, lan, logs
 from blazz.config import DEFAULT_PORT, DataDirError, Settings, default_data_dir
+from blazz.instance_lock import AlreadyRunning, Holder, InstanceLock, LockError
 
 
 class CliError(Exception):
@@ -33,6 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web app (the default command)")
     _serve_args(serve)
     _serve_args(parser, top=True)
+    desktop = sub.add_parser("desktop", help="open Blazz in its own window (the packaged app's default)")
+    _serve_args(desktop, port_help="default: a free one; 8000 with --lan")
 
     admin = sub.add_parser("admin", help="manage people and workspaces from the terminal")
     admin_sub = admin.add_subparsers(dest="admin_command", required=True)
@@ -148,10 +153,11 @@ def doctor_command(args: argparse.Namespace) -> None:
         sys.exit(1)
 
 
-def _serve_args(parser: argparse.ArgumentParser, top: bool = False) -> None:
+def _serve_args(parser: argparse.ArgumentParser, top: bool = False, port_help: str = "") -> None:
     parser.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    parser.add_argument("--lan", action="store_true", help="listen on all interfaces (staff on your Wi-Fi)")
+    parser.add_argument("--port", type=int, default=None,
+                        help=f"port ({port_help or f'default {DEFAULT_PORT}; 0 picks a free one'})")
+    _network_args(parser)
     parser.add_argument("--log-format", choices=["text", "json"], default=None if top else argparse.SUPPRESS,
                         help="log lines as text (default) or JSON lines")
     parser.add_argument("--log-file", type=Path, default=None if top else argparse.SUPPRESS,
@@ -160,6 +166,17 @@ def _serve_args(parser: argparse.ArgumentParser, top: bool = False) -> None:
         _common(parser)
     else:
         parser.add_argument("--data-dir", type=Path, default=None, help=argparse.SUPPRESS)
+
+
+def _network_args(parser: argparse.ArgumentParser) -> None:
+    """LAN and HTTPS flags: who may reach this server and how its cookies travel."""
+    parser.add_argument("--lan", action="store_true",
+                        help="listen on all interfaces so staff on your Wi-Fi can open it (also a Settings toggle)")
+    parser.add_argument("--secure-cookies", action="store_true",
+                        help="mark login cookies Secure: use when people reach Blazz only through HTTPS")
+    parser.add_argument("--trust-proxy", metavar="ADDRESSES", default=None,
+                        help="comma-separated addresses of your HTTPS reverse proxy, whose X-Forwarded-For and "
+                             "X-Forwarded-Proto headers to believe (e.g. 127.0.0.1)")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -178,8 +195,10 @@ def main(argv: list[str] | None = None) -> None:
     quiet = args.command in ("backup", "restore", "doctor")  # their output is the result; problems still show
     logs.configure(args.log_format or "text", logging.WARNING if quiet else logging.INFO)
     try:
-        if args.command in (None, "serve"):
-            serve(args)
+        if args.command == "desktop" or (args.command is None and getattr(sys, "frozen", False)):
+            run_server(args, mode="desktop")  # the packaged app opens its window when double-clicked
+        elif args.command in (None, "serve"):
+            run_server(args, mode="serve")
         elif args.command == "admin":
             asyncio.run(admin(args))
         elif args.command == "demo":
@@ -225,53 +244,148 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def lan_addresses() -> list[str]:
-    """This machine's addresses on the local network (no traffic is sent: connect() on UDP only picks a route)."""
-    found: list[str] = []
-    try:
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never routed, just selects the outgoing interface
-        found.append(probe.getsockname()[0])
-        probe.close()
-    except OSError:
-        pass
-    try:
-        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
-            addr = info[4][0]
-            if not addr.startswith("127.") and addr not in found:
-                found.append(addr)
-    except OSError:
-        pass
-    return found
-
-
-def serve(args: argparse.Namespace) -> None:
+def run_server(args: argparse.Namespace, mode: str) -> None:
+    """`serve` and `desktop`: hold the data folder, bind, build the app, run until Ctrl-C or the window closes."""
     import uvicorn
 
     from blazz.web.app import create_app
 
     settings = settings_from(args)
-    settings.lan = bool(args.lan)
-    settings.host = args.host or ("0.0.0.0" if settings.lan else "127.0.0.1")
-    settings.port = DEFAULT_PORT if args.port is None else args.port
-    sock = bind_socket(settings.host, settings.port)
-    port = sock.getsockname()[1]
-    settings.port = port
-    if str(args.log_file) != "-":
-        logs.add_file(args.log_file or logs.log_path(settings.data_dir), args.log_format or "text")
-    app = create_app(settings)
-    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    print(f"Blazz {__version__} is running at http://{shown}:{port}/  (data: {settings.data_dir})", flush=True)
-    if settings.lan:
-        for addr in lan_addresses():
-            print(f"On your network: http://{addr}:{port}/  (staff need their own login)", flush=True)
-    config = uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=5,
-                            proxy_headers=False, access_log=False)
-    server = uvicorn.Server(config)
-    # uvicorn re-raises Ctrl-C after its graceful shutdown; by then everything has stopped cleanly.
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run(sockets=[sock])
+    apply_network(args, settings)
+    lock = _instance_lock(settings, mode)
+    if lock is None:
+        return  # a running instance was brought forward instead
+    with lock:
+        sock = _bind_for(settings, mode, args.port)
+        settings.port = sock.getsockname()[1]
+        shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        url = f"http://{shown}:{settings.port}/"
+        lock.publish(url)
+        if str(args.log_file) != "-":
+            logs.add_file(args.log_file or logs.log_path(settings.data_dir), args.log_format or "text")
+        app = create_app(settings)
+        print(f"Blazz {__version__} is running at {url}  (data: {settings.data_dir})", flush=True)
+        print_network(settings)
+        server = uvicorn.Server(uvicorn_config(app, args))
+        if mode == "desktop" and _desktop(server, sock, url, lock, settings):
+            print("Blazz stopped.", flush=True)
+            return
+        # uvicorn re-raises Ctrl-C after its graceful shutdown; by then everything has stopped cleanly.
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run(sockets=[sock])
     print("Blazz stopped.", flush=True)
+
+
+def uvicorn_config(app, args: argparse.Namespace):
+    import uvicorn
+
+    proxies = [a.strip() for a in (args.trust_proxy or "").split(",") if a.strip()]
+    return uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=5,
+                          proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None, access_log=False)
+
+
+def _desktop(server, sock: socket.socket, url: str, lock: InstanceLock, settings: Settings) -> bool:
+    """Run the window (True once it closed), or say in one line why not and open the browser (False: serve on)."""
+    from blazz import desktop
+
+    reason = desktop.window_unavailable()
+    if reason is None:
+        try:
+            desktop.run_window(server, sock, url, lock, settings.data_dir)
+        except RuntimeError as exc:
+            raise CliError(f"Blazz could not start: {exc}.") from exc
+        return True
+    if desktop.can_open_browser():
+        print(f"{reason}; opening {url} in your browser instead.", flush=True)
+        desktop.open_when_serving(server, url)
+    else:
+        print(f"{reason}; open {url} in a browser instead.", flush=True)
+    return False
+
+
+# -- one instance per data folder ---------------------------------------------------------------------------------
+
+
+def _instance_lock(settings: Settings, mode: str) -> InstanceLock | None:
+    """Hold the data folder's lock; None when another instance runs and a desktop launch brought it forward."""
+    lock = InstanceLock(settings.data_dir)
+    try:
+        lock.acquire(mode)
+    except LockError as exc:
+        raise CliError(f"{exc}\nPut the data folder on a local disk you can write to, or choose another with "
+                       "--data-dir.") from exc
+    except AlreadyRunning as exc:
+        holder = exc.holder
+        if holder is None or not holder.url or not _answers(holder.url):
+            raise CliError(_not_answering(holder, settings)) from exc
+        if mode == "desktop":
+            from blazz import desktop
+
+            print(desktop.show_running(holder), flush=True)
+            return None
+        raise CliError(f"Blazz is already running for the data folder {settings.data_dir} at {holder.url} "
+                       f"(pid {holder.pid}). Open that address, or stop it first; to run a second copy, give it its "
+                       "own --data-dir.") from exc
+    if lock.stale is not None:
+        print(f"Blazz (pid {lock.stale.pid}) did not stop cleanly last time; its leftover lock was cleared and "
+              "it starts normally.", flush=True)
+    return lock
+
+
+def _not_answering(holder: Holder | None, settings: Settings) -> str:
+    if holder is None:
+        return (f"Another Blazz command (a restore?) is using the data folder {settings.data_dir}. Wait for it to "
+                "finish and start again, or use another --data-dir.")
+    where = f" at {holder.url}" if holder.url else ""
+    return (f"Another Blazz (pid {holder.pid}) holds the data folder {settings.data_dir} but does not answer{where}. "
+            f"If it is stuck, stop it (kill {holder.pid}) and start again; or use another --data-dir.")
+
+
+def _answers(url: str, timeout: float = 10) -> bool:
+    """Whether a Blazz answers at `url` (a starting one queues the request until it serves)."""
+    try:
+        with urllib.request.urlopen(url + "health", timeout=timeout):
+            return True
+    except urllib.error.HTTPError:
+        return True  # 503 while starting or stopping: it is there
+    except OSError:
+        return False
+
+
+def _bind_for(settings: Settings, mode: str, port: int | None) -> socket.socket:
+    """serve: the given port or 8000. desktop: a free port, or 8000 with --lan so staff links stay the same."""
+    if port is not None or mode == "serve":
+        return bind_socket(settings.host, DEFAULT_PORT if port is None else port)
+    if not settings.lan:
+        return bind_socket(settings.host, 0)
+    try:
+        return bind_socket(settings.host, DEFAULT_PORT)
+    except CliError:
+        print(f"Port {DEFAULT_PORT} is taken by another program; using a free port instead.", flush=True)
+        return bind_socket(settings.host, 0)
+
+
+# -- LAN and HTTPS ------------------------------------------------------------------------------------------------
+
+
+def apply_network(args: argparse.Namespace, settings: Settings) -> None:
+    """Where to listen: --host, else all interfaces with --lan or the saved Settings toggle, else loopback only."""
+    settings.lan = bool(args.lan) or (args.host is None and lan.remembered(settings.data_dir))
+    settings.host = args.host or (lan.ALL_INTERFACES if settings.lan else lan.LOOPBACK)
+    settings.lan = settings.lan or settings.host in (lan.ALL_INTERFACES, "::")
+    settings.secure_cookies = bool(args.secure_cookies)
+
+
+def print_network(settings: Settings) -> None:
+    if settings.lan:
+        urls = lan.lan_urls(settings.port)
+        for url in urls:
+            print(f"On your network: {url}  (staff need their own login)", flush=True)
+        if not urls:
+            print("No network address found: connect this computer to your Wi-Fi, then restart Blazz.", flush=True)
+    if settings.secure_cookies:
+        print("Login cookies are HTTPS-only (--secure-cookies): sign in through your https:// address; "
+              "over plain http:// the login will not stick.", flush=True)
 
 
 # -- admin --------------------------------------------------------------------------------------------------------
