@@ -84,6 +84,8 @@ async def test_import_reports_counts_and_rejected_rows(admin):  # noqa: F811
     r = await admin.post("/contacts/import", files={"file": ("c.csv", content, "text/csv")},
                          data={"on_duplicate": "merge"})
     assert r.status_code == 422
+    r = await admin.post("/contacts/import", files={"other": ("c.csv", content, "text/csv")})
+    assert r.status_code == 422 and "error" in r.json(), "no file field"
 
 
 async def test_export_and_groups(admin):  # noqa: F811

@@ -7,12 +7,14 @@ as in the web pages.
 from __future__ import annotations
 
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, delete, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.datastructures import UploadFile
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
 from blazz import contact_import, contacts
@@ -85,6 +87,16 @@ class GroupOut(msgspec.Struct):
 class NewGroup(msgspec.Struct, forbid_unknown_fields=True):
     name: str
     color: str | None = None
+
+
+@dataclass
+class ImportForm:
+    """multipart/form-data: the CSV or .xlsx `file`, an optional `group` for everyone, and what to do with numbers
+    already saved."""
+
+    file: UploadFile
+    group: str = ""
+    on_duplicate: str = "skip"  # or "update"
 
 
 class ImportError(msgspec.Struct):
@@ -165,16 +177,12 @@ class ContactsApi(Controller):
 
     @post("/import", operation_id="importContacts", summary="Import a CSV or .xlsx file and wait for the result",
           status_code=200, request_max_body_size=UPLOAD_LIMIT, **requires_api_role("admin"))
-    async def import_file(self, request: Request, ws: ApiWorkspace) -> ImportResult:
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise Invalid("file", "Send the file as multipart/form-data in the field `file`.")
-        policy = form.get("on_duplicate") or "skip"
-        if policy not in ("skip", "update"):
+    async def import_file(self, ws: ApiWorkspace,
+                          data: Annotated[ImportForm, Body(media_type=RequestEncodingType.MULTI_PART)]) -> ImportResult:
+        if data.on_duplicate not in ("skip", "update"):
             raise Invalid("on_duplicate", "on_duplicate is skip or update.")
-        job = await contact_import.import_now(ws, upload.filename or "contacts.csv", await upload.read(),
-                                              policy=policy, group=form.get("group") or "")
+        job = await contact_import.import_now(ws, data.file.filename or "contacts.csv", await data.file.read(),
+                                              policy=data.on_duplicate, group=data.group)
         errors = await contact_import.rejected_rows(ws, job.id)
         return ImportResult(job.id, job.status, job.total_rows, job.created, job.updated, job.skipped,
                             [ImportError(e.row, e.message) for e in errors], job.error)
