@@ -204,7 +204,7 @@ class WebhookDelivery:
         for row in await ws_store.all_workspaces(self.runtime.app_db):
             ws = await self._workspace(row.id)
             if ws is not None:
-                await ws.db.execute_write_fn(lambda conn, db=ws.db: store.prune(conn, before))
+                await ws.db.execute_write_fn(lambda conn: store.prune(conn, before))
 
     # -- one delivery ----------------------------------------------------------------------------------------------
 

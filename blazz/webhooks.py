@@ -446,7 +446,7 @@ EVENT_INFO = (
     EventInfo("message.received", "A customer wrote to one of your numbers"),
     EventInfo("message.sent", "A message left through WhatsApp"),
     EventInfo("message.status", "A sent message was delivered, read or failed"),
-    EventInfo("contact.created", "A contact was added (by hand, API or a first message)"),
+    EventInfo("contact.created", "A contact was added"),
     EventInfo("contact.updated", "A contact's details or opt-out changed"),
     EventInfo("conversation.assigned", "A conversation was given to a teammate"),
     EventInfo("conversation.resolved", "A conversation was marked resolved"),

@@ -121,6 +121,9 @@ def api_only(schema: dict[str, Any]) -> dict[str, Any]:
         for method, op in item.items():
             if not isinstance(op, dict) or "responses" not in op:
                 continue
+            # The router's "api" tag would list every operation twice in the docs; the area's tag is enough.
+            if len(op.get("tags", [])) > 1:
+                op["tags"] = [t for t in op["tags"] if t != "api"]
             statuses = ["400", "401", "403", "404", "422", "429"]
             if method in ("post", "put", "patch", "delete"):
                 statuses.append("409")
