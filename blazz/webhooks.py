@@ -376,13 +376,18 @@ def wake(ws: Workspace) -> None:
 
 
 async def contact_event(ws: Workspace, event: str, contact: Contact, **extra: Any) -> int:
-    """`contact.created` / `contact.updated` with the contact as the API shows it."""
-    if not any(event in events for _, events in await _subscriptions(ws.db)):
+    """`contact.created` / `contact.updated` with the contact as the API shows it. Called after the change
+    committed, so a failure here is logged rather than failing the change that already happened."""
+    try:
+        if not any(event in events for _, events in await _subscriptions(ws.db)):
+            return 0
+        names = {g.id: g.name for g in await groups_store.list_all(ws.db)}
+        group_ids = (await contacts_store.group_ids_of(ws.db, [contact.id])).get(contact.id, [])
+        data = contact_data(contact, [names[g] for g in group_ids if g in names])
+        return await emit(ws, event, {"contact": data, **extra})
+    except Exception:
+        log.exception("could not queue %s for contact %s (workspace=%s)", event, contact.id, ws.slug)
         return 0
-    names = {g.id: g.name for g in await groups_store.list_all(ws.db)}
-    group_ids = (await contacts_store.group_ids_of(ws.db, [contact.id])).get(contact.id, [])
-    return await emit(ws, event, {"contact": contact_data(contact, [names[g] for g in group_ids if g in names]),
-                                  **extra})
 
 
 def contact_data(c: Contact, groups: list[str]) -> dict[str, Any]:
