@@ -194,6 +194,10 @@ class Delivery:
         for worker in list(self._workers.values()):
             worker.wake(campaign=False)
             worker.wake(campaign=True)
+            try:
+                await worker.settle_stale()
+            except Exception:
+                log.exception("settling stale sends failed (workspace=%s account=%s)", *worker.key)
         started = time.monotonic()
         for row in await ws_store.all_workspaces(self.runtime.app_db):
             ws = await self.runtime.workspace(row)

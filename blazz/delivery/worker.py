@@ -40,6 +40,7 @@ CAMPAIGN_LANES = (LANES["campaign"],)
 BATCH = 50
 SEND_CONCURRENCY = 8  # sends in flight at once, to different chats (one chat's messages always go in order)
 IDLE_S = 30.0  # longest sleep without a wake: the wall clock is re-read at least this often
+STALE_S = 600.0  # a claim this old with no send in flight was orphaned (its result could not be recorded)
 OFFLINE_RETRY_S = 1.0  # the engine said "not connected" while the manager said connected: look again shortly
 RECOVERED_UNKNOWN = ("Blazz stopped while sending this message, so it may or may not have reached the customer. "
                      "Check the chat on the phone before sending it again.")
@@ -82,6 +83,11 @@ class AccountWorker:
             self.priority_idle.clear()
             self.wake_priority.set()
 
+    async def settle_stale(self) -> None:
+        """Entries claimed more than STALE_S ago and not in an engine call: settle them as after a crash."""
+        if not self.stopping and self.task is not None and not self.task.done():
+            await self._recover(claimed_before=time.time() - STALE_S)
+
     def stop(self) -> None:
         """Finish the batch in hand (entries not yet attempted go back to the queue), then end."""
         self.stopping = True
@@ -100,10 +106,17 @@ class AccountWorker:
         await self._recover()
         await asyncio.gather(self._priority_loop(), self._campaign_loop())
 
-    async def _recover(self) -> None:
+    async def _recover(self, claimed_before: float | None = None) -> None:
+        """Settle entries left `sending`: all of them at start, or (from the heartbeat) those claimed long ago
+        that no send holds any more, e.g. after a transaction that recorded results failed."""
         resend = self.delivery.honours_message_id(self.key)
+        flying = list(self.delivery.in_flight(self.key))
         ids = await self.ws.db.execute_write_fn(lambda conn: outbox_store.recover(
-            conn, self.account_id, resend=resend, reason=RECOVERED_UNKNOWN, now=time.time()))
+            conn, self.account_id, resend=resend, reason=RECOVERED_UNKNOWN, now=time.time(),
+            claimed_before=claimed_before, keep=flying))
+        if ids and resend:
+            self.wake(campaign=False)
+            self.wake(campaign=True)
         if ids:
             log.warning("settled %d message(s) left sending by a previous run (workspace=%s account=%s): %s",
                         len(ids), *self.key, "resent with their own ids" if resend else "marked failed")

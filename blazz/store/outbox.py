@@ -116,15 +116,20 @@ def fail(conn: sqlite3.Connection, entry_id: int, error: str, now: float) -> Non
                  (error, int(now), entry_id))
 
 
-def recover(conn: sqlite3.Connection, account_id: int, *, resend: bool, reason: str, now: float) -> list[int]:
+def recover(conn: sqlite3.Connection, account_id: int, *, resend: bool, reason: str, now: float,
+            claimed_before: float | None = None, keep: Sequence[str] = ()) -> list[int]:
     """Settle entries a previous run left `sending` (it stopped between the engine call and recording the result).
 
     With `resend` (the engine honours our pre-generated id, so a second send of the same id is not a second
     message) they go back to pending; otherwise they fail with `reason`, since resending could duplicate them.
-    Returns their message ids.
+    `claimed_before` limits it to entries claimed before then, `keep` spares those provider ids (sends still in
+    the engine's hands). Returns their message ids.
     """
-    rows = conn.execute("SELECT id, message_id FROM outbox WHERE state = 'sending' AND account_id = ?",
-                        (account_id,)).fetchall()
+    rows = conn.execute("SELECT id, message_id, provider_msg_id FROM outbox WHERE state = 'sending'"
+                        " AND account_id = ? AND updated_at < ?",
+                        (account_id, claimed_before if claimed_before is not None else now + 1)).fetchall()
+    spared = set(keep)
+    rows = [r for r in rows if r[2] not in spared]
     if not rows:
         return []
     entry_ids = [r[0] for r in rows]

@@ -294,3 +294,20 @@ async def test_an_entry_left_sending_is_resent_under_its_own_id_only_where_the_e
         await h.connect()
         await h.until_status(first.id, "sent", "delivered")
         assert [d["provider_id"] for d in h.delivered()] == [provider_msg_id]
+
+
+async def test_a_claim_orphaned_while_running_is_settled_by_the_heartbeat(tmp_path):
+    async with running(tmp_path) as h:
+        await h.disconnect()
+        message = await outbox.send_text(h.ws, to=customer(70), text="orphan")
+        later = time.time() + 7200
+        await h.ws.db.execute_write("UPDATE outbox SET next_attempt_at = ?", (later,))  # not due: left alone
+        await h.connect()
+        # A worker claimed it an hour ago, then the transaction recording its result failed: it stayed `sending`.
+        await h.ws.db.execute_write_fn(lambda c: outbox_store.claim(c, h.account_id, (0,), 10, later))
+        await h.ws.db.execute_write("UPDATE outbox SET updated_at = ?", (int(time.time()) - 3600,))
+        await asyncio.sleep(0.05)
+        assert await h.status(message.id) in ("queued", "sending")
+        await h.rt.heartbeat()
+        await h.until_status(message.id, "sent", "delivered")
+        assert [d["text"] for d in h.delivered()] == ["orphan"]
