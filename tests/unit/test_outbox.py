@@ -96,7 +96,7 @@ async def test_a_failing_send_is_retried_with_backoff_then_failed_in_plain_words
     async with running(tmp_path) as h:
         await h.engine.configure(fail_rate=1.0)
         message = await outbox.send_text(h.ws, to=customer(5), text="Halo")
-        await h.until_status(message.id, "failed", within=5)
+        await h.until_status(message.id, "failed", within=10)
         stored = await messages_store.get(h.ws.db, message.id)
         assert stored.error == "Simulated network failure while sending. (gave up after 4 attempts)"
         entry = await h.ws.db.fetchone("SELECT state, attempts FROM outbox WHERE message_id = ?", (message.id,))
@@ -250,7 +250,7 @@ async def test_an_agent_reply_never_waits_behind_a_paced_campaign(tmp_path):
         await outbox.enqueue_many(h.ws, [CampaignItem(c, "Promo") for c in contact_ids], campaign_id=1)
         await until(lambda: len(h.delivered()) == 1)  # the first campaign message, then a 30 s gap
         reply = await outbox.send_text(h.ws, to=customer(99), text="Reply from an agent")
-        await h.until_status(reply.id, "sent", "delivered", within=2)
+        await h.until_status(reply.id, "sent", "delivered", within=10)
         assert [d["text"] for d in h.delivered()] == ["Promo", "Reply from an agent"]
 
 

@@ -76,7 +76,7 @@ class Harness:
     async def status(self, message_id: int) -> str:
         return await self.ws.db.fetchval("SELECT status FROM messages WHERE id = ?", (message_id,))
 
-    async def until_status(self, message_id: int, *statuses: str, within: float = 5.0) -> str:
+    async def until_status(self, message_id: int, *statuses: str, within: float = 10.0) -> str:
         deadline = time.monotonic() + within
         while True:
             status = await self.status(message_id)
@@ -87,7 +87,7 @@ class Harness:
             await asyncio.sleep(0.01)
 
 
-async def until(check: Callable[[], Any], within: float = 5.0, interval: float = 0.01) -> Any:
+async def until(check: Callable[[], Any], within: float = 10.0, interval: float = 0.01) -> Any:
     """Poll `check` (sync or async) until it returns something truthy; fail after `within` seconds."""
     deadline = time.monotonic() + within
     while True:
