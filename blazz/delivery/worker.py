@@ -195,6 +195,8 @@ class AccountWorker:
             if campaign and not self.priority_idle.is_set():
                 await self.priority_idle.wait()  # an agent's reply (or an automation) goes first
             outcomes = await self._send_all(current)
+            if any(_offline(o) for o in outcomes) and self.delivery.sessions.state(self.key).state != "connected":
+                self.delivery.stop_worker(self.key)  # gone offline (or removed) without telling us: wait for it
             following = await ahead
             go_on = bool(following) and not self.stopping and not (campaign and self.reload)
             ahead = asyncio.ensure_future(self._record(outcomes, claim=lanes if go_on else None))

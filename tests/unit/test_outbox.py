@@ -311,3 +311,13 @@ async def test_a_claim_orphaned_while_running_is_settled_by_the_heartbeat(tmp_pa
         await h.rt.heartbeat()
         await h.until_status(message.id, "sent", "delivered")
         assert [d["text"] for d in h.delivered()] == ["orphan"]
+
+
+async def test_a_session_removed_without_a_state_change_stops_its_worker_and_keeps_the_queue(tmp_path):
+    async with running(tmp_path) as h:
+        await h.rt.sessions.remove(h.key)  # what deleting a number does: no StateChanged follows
+        queued = await outbox.send_text(h.ws, to=customer(71), text="waits")
+        await until(lambda: h.rt.delivery.worker(h.key) is None)
+        assert await h.status(queued.id) == "queued"
+        entry = await h.ws.db.fetchone("SELECT state, attempts FROM outbox WHERE message_id = ?", (queued.id,))
+        assert tuple(entry) == ("pending", 0)
