@@ -36,6 +36,7 @@ SERVER_STOP_TIMEOUT_S = 60.0
 FOCUS_REQUEST = b"focus\n"
 FOCUS_REPLY = b"ok\n"
 EXTRA_HINT = "pip install 'blazz[desktop]'"
+BROWSER_WAIT_S = 10.0  # a second launch exits right after asking for the browser: give the launcher time
 
 
 # -- can a window open here? ------------------------------------------------------------------------------------
@@ -117,12 +118,15 @@ def can_open_browser() -> bool:
     return True
 
 
-def open_browser(url: str) -> bool:
-    """Open the default browser at `url` in the background; False when there is no desktop to open one on."""
+def open_browser(url: str, wait_s: float = 0.0) -> bool:
+    """Open the default browser at `url` on a thread, waiting up to `wait_s` for it (a process about to exit must);
+    False when there is no desktop to open one on."""
     if not can_open_browser():
         return False
     # webbrowser waits for commands named in $BROWSER; never let that hold up the server.
-    threading.Thread(target=_open_quietly, args=(url,), name="blazz-browser", daemon=True).start()
+    opener = threading.Thread(target=_open_quietly, args=(url,), name="blazz-browser", daemon=True)
+    opener.start()
+    opener.join(wait_s)
     return True
 
 
@@ -154,7 +158,7 @@ def show_running(holder: Holder) -> str:
     """Bring the running instance to the person: its window to the front, else a browser tab; says which."""
     if holder.focus_port and request_focus(holder.focus_port):
         return "Blazz is already open: its window was brought to the front."
-    if holder.url and open_browser(holder.url):
+    if holder.url and open_browser(holder.url, wait_s=BROWSER_WAIT_S):
         return f"Blazz is already running at {holder.url} — opened it in your browser."
     return f"Blazz is already running at {holder.url}: open that address in a browser."
 
@@ -178,6 +182,7 @@ class FocusListener:
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(4)
         self.port: int = self._sock.getsockname()[1]
+        self._closed = False
         self._thread = threading.Thread(target=self._serve, name="blazz-focus", daemon=True)
 
     def start(self) -> FocusListener:
@@ -185,6 +190,12 @@ class FocusListener:
         return self
 
     def close(self) -> None:
+        self._closed = True
+        # close() alone does not wake a thread blocked in accept(); shutdown() does (Linux), a connection does (all).
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+            pass
         with contextlib.suppress(OSError):
             self._sock.close()
 
@@ -194,6 +205,9 @@ class FocusListener:
                 conn, _ = self._sock.accept()
             except OSError:
                 return  # closed
+            if self._closed:
+                conn.close()
+                return
             with conn:
                 conn.settimeout(2)
                 try:
