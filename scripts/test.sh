@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Blazz's one test command (CI runs it too): a venv at .venv with the test extras, Debian's Chromium for the
-# end-to-end tests, then ruff and pytest. Arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e" -x`.
-# Safe to run again: every step skips what is already in place.
+# Blazz's one test command (CI runs it too): a venv at .venv with the test and build extras, Debian's Chromium for
+# the end-to-end tests, then ruff and pytest. Arguments go to pytest, e.g. `bash scripts/test.sh -m "not e2e" -x`.
+# In CI (CI=true), or with BLAZZ_BUILD_BINARY=1, it first builds the one-file binary (packaging/build.sh, cached by
+# a hash of its sources), which tests/e2e/test_packaged_binary.py then smoke-tests; elsewhere that test runs only
+# when packaging/dist/blazz matches the sources. Safe to run again: every step skips what is already in place.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -52,7 +54,7 @@ if [[ "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   say "Installing Blazz and its test dependencies into .venv"
   pip_log="$(mktemp)"
   # Its warnings are noise on a good day; on a bad one the whole log is shown.
-  if ! "$VENV/bin/python" -m pip install -q -e '.[test]' >"$pip_log" 2>&1; then
+  if ! "$VENV/bin/python" -m pip install -q -e '.[test,build]' >"$pip_log" 2>&1; then
     cat "$pip_log" >&2
     echo "pip install failed (output above)." >&2
     exit 1
@@ -67,6 +69,11 @@ if [[ -n "$apt_pid" ]]; then
     exit 1
   fi
   say "Chromium installed: $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM")"
+fi
+
+if [[ "${CI:-}" == true || "${BLAZZ_BUILD_BINARY:-}" == 1 ]]; then
+  # A minute or two when the sources changed, a second when the cached build still matches them.
+  PYTHON="$VENV/bin/python" bash packaging/build.sh
 fi
 
 # Lint failures fail the run, but pytest still runs so one round trip shows everything.
