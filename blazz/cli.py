@@ -8,6 +8,7 @@ import contextlib
 import errno
 import getpass
 import logging
+import signal
 import socket
 import sys
 import urllib.error
@@ -270,6 +271,8 @@ def run_server(args: argparse.Namespace, mode: str) -> None:
         if mode == "desktop" and _desktop(server, sock, url, lock, settings):
             print("Blazz stopped.", flush=True)
             return
+        if hasattr(signal, "SIGHUP"):  # closing the terminal window stops Blazz the clean way, as Ctrl-C does
+            signal.signal(signal.SIGHUP, lambda *_: setattr(server, "should_exit", True))
         # uvicorn re-raises Ctrl-C after its graceful shutdown; by then everything has stopped cleanly.
         with contextlib.suppress(KeyboardInterrupt):
             server.run(sockets=[sock])

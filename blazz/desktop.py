@@ -271,7 +271,8 @@ def _show_window(url: str, lock: InstanceLock, data_dir: Path) -> None:
 
     focus = FocusListener(bring_to_front).start()
     lock.publish(url, focus_port=focus.port)
-    previous = {sig: signal.signal(sig, close) for sig in (signal.SIGINT, signal.SIGTERM)}
+    signals = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, close) for sig in signals}
     try:
         # Not private: the login cookie and the window's storage survive a restart, in the data folder.
         webview.start(private_mode=False, storage_path=str(data_dir / "window"))
@@ -284,14 +285,16 @@ def _show_window(url: str, lock: InstanceLock, data_dir: Path) -> None:
 
 def _wait_for_ctrl_c(thread: threading.Thread) -> None:
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signals = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in signals}
     try:
         while thread.is_alive() and not stop.wait(0.5):
             pass
     except KeyboardInterrupt:
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _stop(server: uvicorn.Server, thread: threading.Thread) -> None:

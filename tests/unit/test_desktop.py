@@ -113,7 +113,7 @@ def test_desktop_without_a_display_says_so_in_one_line_and_serves(tmp_path):
         assert len(notes) == 1 and f"open {app.url} in a browser instead" in notes[0]
         assert app.url.startswith("http://127.0.0.1:")  # loopback, on a free port
         assert json.loads(lock_record(data))["mode"] == "desktop"
-        assert app.stop() == 0
+        assert app.stop(signal.SIGHUP) == 0  # the terminal window was closed: a clean stop, like Ctrl-C
     assert "Blazz stopped." in app.output() and "Traceback" not in app.output()
     assert lock_record(data) == ""
 
