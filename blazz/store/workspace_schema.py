@@ -294,7 +294,7 @@ def m004_contacts_live_indexes(db: sqlite_utils.Database) -> None:
 
 
 @WORKSPACE_MIGRATIONS
-def m004_webhooks(db: sqlite_utils.Database) -> None:
+def m005_webhooks(db: sqlite_utils.Database) -> None:
     """Outgoing webhooks: subscriptions, the events they were sent (the exact signed body), one delivery per
     subscription and event with its retry state, and every attempt's response for the delivery log."""
     run_script(
