@@ -353,3 +353,103 @@ def m005_webhooks(db: sqlite_utils.Database) -> None:
         CREATE INDEX webhook_attempts_delivery ON webhook_attempts(delivery_id);
         """,
     )
+
+
+@WORKSPACE_MIGRATIONS
+def m008_templates_campaigns(db: sqlite_utils.Database) -> None:
+    """Message templates (ours, and Meta's synced per Cloud API number), campaigns and their recipients, and the
+    cache of which numbers are on WhatsApp. Triggers keep each recipient's status in step with its message in the
+    same transaction as the message's own change, so a crash can never leave the two apart."""
+    run_script(
+        db,
+        """
+        CREATE TABLE templates (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            body TEXT NOT NULL,                   -- may hold {{first_name}}, {{city|your city}}, ...
+            variants TEXT NOT NULL DEFAULT '[]',  -- JSON list: alternative bodies, rotated per recipient
+            footer TEXT NOT NULL DEFAULT '',
+            media_id INTEGER REFERENCES media(id),  -- header: the text goes as the file's caption
+            created_by INTEGER,                   -- user id in app.db
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            deleted_at INTEGER
+        );
+        CREATE UNIQUE INDEX templates_name ON templates(name COLLATE NOCASE) WHERE deleted_at IS NULL;
+        CREATE TABLE cloud_templates (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            meta_id TEXT,                         -- Meta's template id
+            name TEXT NOT NULL,
+            language TEXT NOT NULL,
+            category TEXT NOT NULL DEFAULT '',
+            status TEXT NOT NULL DEFAULT 'PENDING',  -- APPROVED, PENDING, REJECTED, PAUSED, DISABLED
+            components TEXT NOT NULL DEFAULT '[]',   -- JSON, as Meta returns them
+            parameter_format TEXT,                -- POSITIONAL or NAMED
+            mapping TEXT NOT NULL DEFAULT '{}',   -- JSON: parameter -> our text with variables
+            synced_at INTEGER NOT NULL,
+            removed_at INTEGER,                   -- gone from Meta at the last sync
+            UNIQUE (account_id, name, language)
+        );
+        CREATE TABLE campaigns (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'draft' CHECK (status IN
+                ('draft', 'scheduled', 'running', 'paused', 'completed', 'cancelled', 'failed')),
+            account_id INTEGER REFERENCES accounts(id),
+            message TEXT NOT NULL DEFAULT '{}',   -- JSON, as the owner composed it
+            content TEXT,                         -- JSON snapshot taken at launch: what every recipient gets
+            audience TEXT NOT NULL DEFAULT '{}',  -- JSON: all, groups, fields, recent_days
+            pacing TEXT,                          -- JSON changes to the number's pacing; NULL = the number's own
+            scheduled_at REAL,                    -- UTC epoch; NULL = start at launch
+            launched_at REAL,
+            started_at REAL,
+            finished_at REAL,
+            detail TEXT NOT NULL DEFAULT '',      -- what it waits for, or why it stopped
+            total INTEGER NOT NULL DEFAULT 0,     -- recipients in the snapshot, skipped ones included
+            created_by INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX campaigns_active ON campaigns(status) WHERE status IN ('scheduled', 'running');
+        CREATE INDEX campaigns_created ON campaigns(created_at, id);
+        CREATE TABLE campaign_recipients (
+            id INTEGER PRIMARY KEY,               -- snapshot order: recipients are fed in it
+            campaign_id INTEGER NOT NULL REFERENCES campaigns(id) ON DELETE CASCADE,
+            contact_id INTEGER NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN
+                ('pending', 'queued', 'sent', 'delivered', 'read', 'failed', 'skipped')),
+            reason TEXT,                          -- why skipped or failed
+            message_id INTEGER,
+            sent_at INTEGER,
+            replied_at INTEGER,                   -- the contact wrote back within 72 h of the message
+            UNIQUE (campaign_id, contact_id)
+        );
+        CREATE INDEX campaign_recipients_status ON campaign_recipients(campaign_id, status, id);
+        CREATE UNIQUE INDEX campaign_recipients_message ON campaign_recipients(message_id)
+            WHERE message_id IS NOT NULL;
+        -- "Already messaged by another campaign in the last N days": only sent rows are indexed.
+        CREATE INDEX campaign_recipients_sent ON campaign_recipients(contact_id, sent_at) WHERE sent_at IS NOT NULL;
+        CREATE TABLE number_checks (
+            phone TEXT PRIMARY KEY,               -- E.164
+            on_whatsapp INTEGER NOT NULL,
+            checked_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        -- A campaign message joins its recipient the moment it is queued (same transaction as the outbox entry)...
+        CREATE TRIGGER campaign_message_queued AFTER INSERT ON messages WHEN new.campaign_id IS NOT NULL BEGIN
+            UPDATE campaign_recipients SET status = 'queued', message_id = new.id, reason = NULL
+            WHERE campaign_id = new.campaign_id
+              AND contact_id = (SELECT contact_id FROM conversations WHERE id = new.conversation_id);
+        END;
+        -- ...and every later move of the message moves the recipient with it.
+        CREATE TRIGGER campaign_message_status AFTER UPDATE OF status ON messages
+        WHEN new.campaign_id IS NOT NULL AND new.status IS NOT old.status BEGIN
+            UPDATE campaign_recipients SET
+                status = CASE new.status WHEN 'sending' THEN 'queued' WHEN 'received' THEN status
+                    WHEN 'note' THEN status ELSE new.status END,
+                reason = CASE new.status WHEN 'failed' THEN new.error ELSE NULL END,
+                sent_at = coalesce(sent_at, new.sent_at)
+            WHERE message_id = new.id;
+        END;
+        """,
+    )
