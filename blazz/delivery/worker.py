@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from blazz import media, outbox, pacing
+from blazz import media, message_webhooks, outbox, pacing
 from blazz.store import accounts as accounts_store
 from blazz.store import conversations as conversations_store
 from blazz.store import messages as messages_store
@@ -118,7 +118,7 @@ class AccountWorker:
             self.wake(campaign=False)
             self.wake(campaign=True)
         if ids:
-            log.warning("settled %d message(s) left sending by a previous run (workspace=%s account=%s): %s",
+            log.warning("settled %d message(s) whose send was never recorded (workspace=%s account=%s): %s",
                         len(ids), *self.key, "resent with their own ids" if resend else "marked failed")
             if not resend:
                 shown = await messages_store.by_ids(self.ws.db, ids)
@@ -374,6 +374,8 @@ class AccountWorker:
         outbox.publish_status(self.ws, sent, "sent")
         outbox.publish_status(self.ws, failed, "failed")
         outbox.publish_status(self.ws, queued, "queued")
+        await message_webhooks.sent(self.ws, sent)
+        await message_webhooks.status(self.ws, failed, "failed")
         return following
 
 
