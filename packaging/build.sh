@@ -22,7 +22,10 @@ case "$mode" in build | --force | --status) ;; *) echo "usage: bash packaging/bu
 
 say() { printf '==> %s\n' "$*"; }
 exe="blazz"
-[[ "$(uname -s)" == MINGW* || "$(uname -s)" == MSYS* ]] && exe="blazz.exe"
+case "$(uname -s)" in
+  MINGW* | MSYS*) exe="blazz.exe" ;;
+  Darwin) CACHE=off ;; # packaging/dist/blazz is a folder there (inside Blazz.app too): no single file to cache
+esac
 
 if [[ ! -x "$PY" ]]; then
   echo "build: no Python at $PY; create the virtualenv first (see README.md) or set PYTHON." >&2
@@ -69,7 +72,7 @@ if [[ "$mode" != --force && "$CACHE" != off && -x "$cached" ]]; then
   mkdir -p "$DIST"
   cp -p "$cached" "$DIST/$exe.tmp" && mv -f "$DIST/$exe.tmp" "$DIST/$exe"
   echo "$key" >"$DIST/$exe.key"
-  say "Took packaging/dist/$exe from the build cache ($key, $(du -m "$DIST/$exe" | cut -f1) MB)"
+  say "Took packaging/dist/$exe from the build cache ($key, $(du -sm "$DIST/$exe" | cut -f1) MB)"
   exit 0
 fi
 
@@ -107,7 +110,7 @@ if ! "$PY" -m PyInstaller --noconfirm --log-level WARN --distpath "$DIST" --work
   exit 1
 fi
 echo "$key" >"$DIST/$exe.key"
-size_mb="$(du -m "$DIST/$exe" | cut -f1)"
+size_mb="$(du -sm "$DIST/$exe" | cut -f1)"
 say "Built packaging/dist/$exe: $size_mb MB in $((SECONDS - started)) s ($key)"
 
 if [[ "$CACHE" != off ]]; then

@@ -47,7 +47,7 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 # -- the command line ---------------------------------------------------------------------------------------------
 version="$("$BIN" --version)" || fail "--version exited with $?"
 [[ "$version" == blazz\ * ]] || fail "--version printed '$version'"
-ok "$version ($(du -m "$BIN" | cut -f1) MB)"
+ok "$version ($(du -mL "$BIN" | cut -f1) MB)"
 
 "$BIN" admin create-user --email "$EMAIL" --password "$PASSWORD" --name Smoke --data-dir "$DATA" >/dev/null \
   || fail "admin create-user"
