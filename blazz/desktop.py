@@ -51,6 +51,8 @@ def window_unavailable() -> str | None:
     try:
         importlib.import_module("webview")
     except ImportError:
+        if getattr(sys, "frozen", False):  # the Linux build leaves the window toolkit out on purpose
+            return "This Blazz build has no window of its own"
         return f"The desktop window needs the desktop extra ({EXTRA_HINT})"
     if sys.platform.startswith(("linux", "openbsd")) and not _linux_toolkit():
         return ("pywebview found no window toolkit (GTK with WebKit2GTK, or Qt): install one, e.g. "

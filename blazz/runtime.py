@@ -12,6 +12,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from blazz import __version__, accounts, ingest
 from blazz.backup import DailyBackups
 from blazz.bus import Bus
+from blazz.campaign_runner import CampaignScheduler
 from blazz.config import Settings
 from blazz.delivery import Delivery
 from blazz.store import workspaces as ws_store
@@ -58,6 +59,7 @@ class Runtime:
         self.delivery = Delivery(self)  # outbox workers, one per connected number
         self.daily_backups = DailyBackups(self)
         self.webhooks = WebhookDelivery(self)  # outgoing webhooks: signed posts, retried for 24 h
+        self.campaigns = CampaignScheduler(self)  # starts due campaigns and feeds them to the outbox
 
     @property
     def app_db(self):
@@ -78,11 +80,13 @@ class Runtime:
         self.on_event(HistoryBatch, ingest.on_history)
         self.tick_jobs.append(self.delivery.tick)
         self.tick_jobs.append(self.daily_backups)  # a full archive in <data dir>/backups when the last is 24 h old
+        self.tick_jobs.append(self.campaigns.tick)
         await self.webhooks.start()
         if self.settings.start_whatsapp:
             await self.restore_sessions()
         self.scheduler.add_job(self.heartbeat, "interval", seconds=HEARTBEAT_S, id="heartbeat")
         self.scheduler.start()
+        self.campaigns.start()  # due and running campaigns now, not at the first heartbeat
         self.running = True
         log.info("blazz %s started, data in %s", self.version, self.settings.data_dir)
 
@@ -90,6 +94,7 @@ class Runtime:
         self.running = False
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        await self.campaigns.stop()  # before delivery: no window is fed to workers that are stopping
         await self.delivery.stop()  # before the sessions: the send in hand still has its engine
         await self.sessions.close()
         await self.webhooks.stop()

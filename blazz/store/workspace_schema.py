@@ -402,6 +402,7 @@ def m008_templates_campaigns(db: sqlite_utils.Database) -> None:
             audience TEXT NOT NULL DEFAULT '{}',  -- JSON: all, groups, fields, recent_days
             pacing TEXT,                          -- JSON changes to the number's pacing; NULL = the number's own
             scheduled_at REAL,                    -- UTC epoch; NULL = start at launch
+            late_limit_s REAL,                    -- a start missed by more than this (asleep, off) expires it
             launched_at REAL,
             started_at REAL,
             finished_at REAL,

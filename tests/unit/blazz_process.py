@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
+import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -80,10 +83,12 @@ def run(*args: str, env: dict[str, str] | None = None, timeout: float = 60,
 
 
 @contextmanager
-def started(*args: str, env: dict[str, str] | None = None, prelude: str = "",
-            wait_healthy: bool = True) -> Iterator[Blazz]:
-    """Run `blazz ARGS` in the background; yields once it printed its URL (and /health answered)."""
-    proc = subprocess.Popen(_command(args, prelude), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+def started(*args: str, env: dict[str, str] | None = None, prelude: str = "", wait_healthy: bool = True,
+            executable: Path | None = None) -> Iterator[Blazz]:
+    """Run `blazz ARGS` in the background (this Python's, or `executable`, e.g. the packaged binary); yields once it
+    printed its URL (and /health answered)."""
+    command = [str(executable), *args] if executable else _command(args, prelude)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env or blazz_env(), stdin=subprocess.DEVNULL)
     blazz = Blazz(proc)
     reader = threading.Thread(target=_drain, args=(proc, blazz.lines), daemon=True)
@@ -131,3 +136,52 @@ def _drain(proc: subprocess.Popen[str], sink: list[str]) -> None:
 def lock_record(data_dir: Path) -> str:
     path = data_dir / "blazz.lock"
     return path.read_text() if path.exists() else ""
+
+
+@contextmanager
+def fake_display() -> Iterator[str]:
+    """An X11 socket (abstract namespace, like Xorg's) that hangs up at once: Blazz's display check connects, and X
+    clients the browser launcher runs (xdg-settings) fail fast instead of waiting for an answer."""
+    for _ in range(20):
+        number = random.randint(2000, 60000)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            listener.bind(f"\0/tmp/.X11-unix/X{number}")
+        except OSError:
+            listener.close()
+            continue
+        listener.listen(8)
+        threading.Thread(target=_hang_up, args=(listener,), daemon=True).start()
+        try:
+            yield f":{number}"
+        finally:
+            listener.close()
+        return
+    raise RuntimeError("no free abstract X11 socket name")
+
+
+def _hang_up(listener: socket.socket) -> None:
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        conn.close()
+
+
+def recording_browser(folder: Path) -> tuple[str, Path]:
+    """A $BROWSER command writing the URL it was asked to open, and the library path it got, to a file."""
+    opened = folder / "opened.txt"
+    script = folder / "record-browser"
+    script.write_text(f'#!/bin/sh\nprintf "%s %s\\n" "$1" "${{LD_LIBRARY_PATH:-unset}}" >> "{opened}"\n')
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    return f"{script} %s", opened
+
+
+def wait_file(path: Path, timeout: float = 15) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text()
+        time.sleep(0.05)
+    raise AssertionError(f"{path} was not written within {timeout} s")

@@ -5,15 +5,12 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import json
-import random
 import shutil
 import signal
 import socket
 import sqlite3
-import stat
 import subprocess
 import sys
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -24,59 +21,29 @@ import pytest
 
 from blazz import desktop
 from blazz.instance_lock import Holder
-from tests.unit.blazz_process import blazz_env, lock_record, run, started, wait_health
+from tests.unit.blazz_process import (
+    blazz_env,
+    fake_display,
+    lock_record,
+    recording_browser,
+    run,
+    started,
+    wait_file,
+    wait_health,
+)
 
 HIDE_PYWEBVIEW = "import sys\nsys.modules['webview'] = None  # as if the desktop extra were not installed"
 
 
 @pytest.fixture
 def fake_x_display() -> Iterator[str]:
-    """An X11 socket (abstract namespace, like Xorg's) that hangs up at once: the display check connects, and X
-    clients the browser launcher runs (xdg-settings) fail fast instead of waiting for an answer."""
-    for _ in range(20):
-        number = random.randint(2000, 60000)
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            listener.bind(f"\0/tmp/.X11-unix/X{number}")
-        except OSError:
-            listener.close()
-            continue
-        listener.listen(8)
-        threading.Thread(target=_hang_up, args=(listener,), daemon=True).start()
-        try:
-            yield f":{number}"
-        finally:
-            listener.close()
-        return
-    pytest.skip("no free abstract X11 socket name")
-
-
-def _hang_up(listener: socket.socket) -> None:
-    while True:
-        try:
-            conn, _ = listener.accept()
-        except OSError:
-            return
-        conn.close()
+    with fake_display() as display:
+        yield display
 
 
 @pytest.fixture
 def browser_recorder(tmp_path: Path) -> tuple[str, Path]:
-    """A $BROWSER command that writes the URL it was asked to open (and its library path) to a file."""
-    opened = tmp_path / "opened.txt"
-    script = tmp_path / "record-browser"
-    script.write_text(f'#!/bin/sh\nprintf "%s %s\\n" "$1" "${{LD_LIBRARY_PATH:-unset}}" >> "{opened}"\n')
-    script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    return f"{script} %s", opened
-
-
-def wait_file(path: Path, timeout: float = 15) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text()
-        time.sleep(0.05)
-    raise AssertionError(f"{path} was not written within {timeout} s")
+    return recording_browser(tmp_path)
 
 
 # -- is there a display? ------------------------------------------------------------------------------------------
