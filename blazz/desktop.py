@@ -17,8 +17,9 @@ import sys
 import threading
 import time
 import webbrowser
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from blazz.instance_lock import Holder, InstanceLock
 
@@ -60,7 +61,7 @@ def window_unavailable() -> str | None:
     return None
 
 
-def display_problem(env: os._Environ[str] | dict[str, str]) -> str | None:
+def display_problem(env: Mapping[str, str]) -> str | None:
     """None when an X11 or Wayland display answers; else what is wrong with it, as one sentence."""
     wayland = env.get("WAYLAND_DISPLAY")
     if wayland:
@@ -178,7 +179,7 @@ def request_focus(port: int, timeout: float = 2.0) -> bool:
 class FocusListener:
     """A loopback port a second launch connects to, so the one window comes to the front instead of a new one."""
 
-    def __init__(self, on_focus: Any):
+    def __init__(self, on_focus: Callable[[], None]):
         self._on_focus = on_focus
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.bind(("127.0.0.1", 0))

@@ -68,7 +68,12 @@ class InstanceLock:
         deadline = time.monotonic() + wait_for_url_s
         while True:
             fh = self._open()
-            if _try_lock(fh, self.path):
+            try:
+                locked = _try_lock(fh, self.path)
+            except LockError:
+                fh.close()
+                raise
+            if locked:
                 break
             holder = _parse(fh)
             fh.close()

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from blazz import __version__, accounts, ingest
+from blazz import __version__, accounts, automation, ingest, message_webhooks
 from blazz.backup import DailyBackups
 from blazz.bus import Bus
 from blazz.campaign_runner import CampaignScheduler
@@ -35,6 +35,10 @@ from blazz.workspaces import Workspace
 EventHandler = Callable[[Workspace, Event], Awaitable[None]]
 
 log = logging.getLogger(__name__)
+
+# Hooks for new live inbound messages, in DESIGN §5's order: auto-replies answer first, then webhooks hear of them.
+ingest.on_message(automation.on_messages)
+ingest.on_message(message_webhooks.on_messages)
 
 HEARTBEAT_S = 15  # short, so a laptop waking from sleep catches up within seconds (monotonic clocks stop in suspend)
 

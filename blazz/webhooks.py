@@ -375,6 +375,11 @@ def wake(ws: Workspace) -> None:
     _wake(ws)
 
 
+async def subscribed(ws: Workspace, event: str) -> bool:
+    """Whether an active subscription wants `event` (cached: usually no query), so callers skip building payloads."""
+    return any(event in events for _, events in await _subscriptions(ws.db))
+
+
 async def contact_event(ws: Workspace, event: str, contact: Contact, **extra: Any) -> int:
     """`contact.created` / `contact.updated` with the contact as the API shows it. Called after the change
     committed, so a failure here is logged rather than failing the change that already happened."""

@@ -15,7 +15,7 @@ import time
 from collections.abc import Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
-from blazz import media, outbox, pacing
+from blazz import media, message_webhooks, outbox, pacing
 from blazz.delivery.worker import AccountWorker, Outcome
 from blazz.store import messages as messages_store
 from blazz.store import workspaces as ws_store
@@ -170,6 +170,7 @@ class Delivery:
             log.info("ignored %s receipt for %d unknown message id(s) (workspace=%s account=%s): %s", status,
                      len(result.unknown), *key, ", ".join(result.unknown[:5]))
         outbox.publish_status(ws, result.changed, status)
+        await message_webhooks.status(ws, result.changed, status)
 
     async def landed(self, ws: Workspace, key: AccountKey, sent: list[Outcome]) -> None:
         """A worker recorded these sends: forget them as in flight and apply receipts that came meanwhile."""

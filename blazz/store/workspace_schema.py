@@ -454,3 +454,45 @@ def m008_templates_campaigns(db: sqlite_utils.Database) -> None:
         END;
         """,
     )
+
+
+@WORKSPACE_MIGRATIONS
+def m009_automation(db: sqlite_utils.Database) -> None:
+    """Auto-reply rules (checked in priority order, with a hit counter), the last automatic message of each kind
+    per contact (cooldowns and once-per-period away/greeting messages), and the business hours document."""
+    run_script(
+        db,
+        """
+        CREATE TABLE auto_replies (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            trigger TEXT NOT NULL
+                CHECK (trigger IN ('exact', 'contains', 'starts_with', 'regex', 'any', 'first_message')),
+            pattern TEXT NOT NULL DEFAULT '',
+            reply_text TEXT NOT NULL DEFAULT '',
+            reply_template_id INTEGER,
+            reply_media_id INTEGER,
+            account_ids TEXT,                     -- JSON list of numbers it answers on; NULL = all of them
+            cooldown_s INTEGER NOT NULL,          -- per contact: silent for this long after answering them
+            priority INTEGER NOT NULL,            -- checked in ascending order; the first match answers
+            active INTEGER NOT NULL DEFAULT 1,
+            hits INTEGER NOT NULL DEFAULT 0,
+            last_hit_at INTEGER,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        CREATE INDEX auto_replies_order ON auto_replies(priority, id);
+        CREATE TABLE automation_sends (
+            contact_id INTEGER NOT NULL REFERENCES contacts(id) ON DELETE CASCADE,
+            key TEXT NOT NULL,                    -- 'rule:<id>', 'away' or 'greeting'
+            last_at INTEGER NOT NULL,
+            PRIMARY KEY (contact_id, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX automation_sends_key ON automation_sends(key);
+        CREATE TABLE business_hours (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            config TEXT NOT NULL,                 -- JSON: week, holidays, away, greeting
+            updated_at INTEGER NOT NULL
+        );
+        """,
+    )

@@ -15,6 +15,7 @@ from litestar.di import Provide
 
 from blazz.web.api.accounts import AccountsApi
 from blazz.web.api.auth import api_token_guard, provide_api_workspace, provide_identity
+from blazz.web.api.auto_replies import AutoRepliesApi, BusinessHoursApi
 from blazz.web.api.contacts import ContactsApi, GroupsApi
 from blazz.web.api.me import MeController
 from blazz.web.api.rate_limit import RateLimitMiddleware
@@ -23,7 +24,8 @@ from blazz.web.api.webhooks import WebhooksApi
 from blazz.web.api.workspace import WorkspaceApi
 from blazz.web.errors import error_json
 
-API_CONTROLLERS: list = [MeController, WorkspaceApi, AccountsApi, SandboxApi, ContactsApi, GroupsApi, WebhooksApi]
+API_CONTROLLERS: list = [MeController, WorkspaceApi, AccountsApi, SandboxApi, ContactsApi, GroupsApi, WebhooksApi,
+                        AutoRepliesApi, BusinessHoursApi]
 # JSON bodies (the sandbox's base64 media the largest); uploads set their own limit on the handler.
 API_MAX_BODY = 10 * 1024 * 1024
 
