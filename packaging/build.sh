@@ -80,7 +80,8 @@ fi
 # needs objdump (binutils) on Linux.
 if [[ "$(uname -s)" == Linux ]]; then
   missing=()
-  ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || missing+=(libmagic1)
+  # grep reads everything (no -q): an early exit would SIGPIPE ldconfig and fail the pipeline under pipefail
+  ldconfig -p 2>/dev/null | grep 'libmagic\.so\.1' >/dev/null || missing+=(libmagic1)
   [[ -n "${BLAZZ_MAGIC_DB:-}" || -f /usr/share/misc/magic.mgc || -f /usr/lib/file/magic.mgc ]] || missing+=(libmagic-mgc)
   command -v objdump >/dev/null || missing+=(binutils)
   if ((${#missing[@]})); then
