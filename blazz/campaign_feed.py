@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sqlite3
 import time
 import weakref
@@ -30,9 +31,9 @@ from blazz.workspaces import Workspace
 
 log = logging.getLogger(__name__)
 
-# Window sizes. Paced: the worker takes one campaign message at a time, so two ahead keep it busy. Unpaced: the
-# sandbox drains ~7,800 msg/s and enqueue_many writes ~20,000/s (bench/bench_pipeline.py), so 4,000 ahead, topped
-# up below half, keeps the worker fed with a top-up every ~0.25 s.
+# Window sizes. Paced: the worker takes one campaign message per gap, so two gaps' worth ahead keep it busy. Unpaced:
+# the sandbox drains ~7,800 msg/s and enqueue_many writes ~20,000/s (bench/bench_pipeline.py), so 4,000 ahead,
+# topped up below half, keeps the worker fed with a top-up every ~0.25 s.
 WINDOW_PACED = 2
 WINDOW_UNPACED = 4000
 POLL_UNPACED_S = 0.1
@@ -117,12 +118,22 @@ async def step(ws: Workspace, campaign_id: int) -> Step:
         if state != "connected":
             await _say(ws, c, f"Waiting for {account.name} to connect; sending starts when it does.")
             return Step(False, POLL_OFFLINE_S)
-        window = WINDOW_UNPACED if not settings.enabled else WINDOW_PACED
+        window, poll = _window(settings)
         fed = 0
         if pending and queued <= window // 2:
             fed = await _feed(ws, c, account.id, account.engine, window - queued)
     await _say(ws, c, await _lane_detail(ws, account.id) if settings.enabled else "")
-    return Step(False, POLL_UNPACED_S if not settings.enabled else POLL_PACED_S, fed)
+    return Step(False, poll, fed)
+
+
+def _window(settings: pacing.PacingSettings) -> tuple[int, float]:
+    """(messages to keep in the outbox ahead of the worker, seconds between top-ups) for the number's pacing:
+    enough that the worker never waits for us, no more, so that a pause has little to take back."""
+    if not settings.enabled:
+        return WINDOW_UNPACED, POLL_UNPACED_S
+    gap = max((settings.gap_min_s + settings.gap_max_s) / 2, 0.001)
+    poll = min(POLL_PACED_S, max(gap, POLL_UNPACED_S))
+    return min(WINDOW_UNPACED, max(WINDOW_PACED, math.ceil(2 * poll / gap) + 1)), poll
 
 
 async def _lane_detail(ws: Workspace, account_id: int) -> str:
