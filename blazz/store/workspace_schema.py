@@ -496,3 +496,33 @@ def m009_automation(db: sqlite_utils.Database) -> None:
         );
         """,
     )
+
+
+@WORKSPACE_MIGRATIONS
+def m010_inbox(db: sqlite_utils.Database) -> None:
+    """Team inbox: canned replies, keyset indexes for the conversation list (newest activity first, id breaking
+    ties, so a page is an index walk that stops after 50 rows) and the status events of a thread."""
+    run_script(
+        db,
+        """
+        CREATE TABLE canned_replies (
+            id INTEGER PRIMARY KEY,
+            shortcut TEXT NOT NULL UNIQUE COLLATE NOCASE,  -- typed after "/" in the composer
+            title TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL,                            -- may hold {{first_name}}-style variables
+            created_by INTEGER,                            -- user id in app.db
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL
+        );
+        -- m001's list indexes order ties by rowid ascending, which a newest-first keyset cannot walk backwards.
+        DROP INDEX conversations_activity;
+        DROP INDEX conversations_status;
+        DROP INDEX conversations_assignee;
+        CREATE INDEX conversations_recent ON conversations(last_message_at, id);
+        CREATE INDEX conversations_status_recent ON conversations(status, last_message_at, id);
+        CREATE INDEX conversations_assignee_recent ON conversations(assignee_id, status, last_message_at, id);
+        CREATE INDEX conversations_account_recent ON conversations(account_id, status, last_message_at, id);
+        -- The last status event of a thread, found without walking its messages.
+        CREATE INDEX messages_events ON messages(conversation_id, id) WHERE kind = 'event';
+        """,
+    )

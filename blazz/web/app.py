@@ -33,6 +33,8 @@ from blazz.web.contacts import ContactsController, ContactSetupController
 from blazz.web.errors import EXCEPTION_HANDLERS
 from blazz.web.events import EventsController
 from blazz.web.health import health
+from blazz.web.inbox import InboxController
+from blazz.web.inbox_admin import CannedRepliesController, InboxSettingsController
 from blazz.web.sessions import SessionConfig
 from blazz.web.shell import ShellController
 from blazz.web.webhooks_page import WebhooksController
@@ -82,6 +84,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             AccountsController,
             ContactsController,
             ContactSetupController,
+            InboxSettingsController,
+            CannedRepliesController,
+            InboxController,
             NewWorkspaceController,
             ShellController,
             SettingsController,

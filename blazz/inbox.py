@@ -1,0 +1,455 @@
+"""The team inbox: who sees which conversation, thread pages, replies, assignment, status, notes, reads.
+
+Visibility: owners and admins see every conversation; agents too, unless the workspace limits them to the ones
+assigned to them and the unassigned ones (then any other is "not found", by URL or API alike).
+
+Thread lines that never go to WhatsApp live with the messages (so a thread is one ordered page): internal notes
+(kind `note`, with @mentions of teammates) and events (kind `event`: assignment and status changes).
+
+Bus events published here: "conversation.updated" {conversation_ids} after assignment, status and read changes,
+"inbox.line" {message_id, conversation_id} for a new note or event line, and "inbox.mention" {conversation_id,
+message_id, user_ids, by} when a note mentions teammates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from blazz import ingest, outbox
+from blazz.errors import Invalid, NotFound
+from blazz.store import accounts as accounts_store
+from blazz.store import inbox_queries as q
+from blazz.store import ws_settings
+from blazz.store.inbox_queries import ConversationRow, ListQuery
+from blazz.store.media import Media
+from blazz.store.messages import Message
+from blazz.whatsapp.protocol import EngineError
+from blazz.workspaces import Workspace
+
+log = logging.getLogger(__name__)
+
+PAGE = 50  # conversations per list page and messages per thread page: one screen and a bit
+MAX_PAGE = 200
+WINDOW_S = 24 * 3600  # the Cloud API accepts free-form messages this long after the customer's last one
+RECEIPTS_MAX = 100  # read receipts sent for one opening of a thread (WhatsApp marks earlier ones read anyway)
+MAX_NOTE = 4096
+SETTINGS = {"agents_assigned_only": "inbox.agents_assigned_only", "auto_assign": "inbox.auto_assign"}
+VIEWS = ("all", "mine", "unassigned")
+STATUS_FILTERS = ("open", "pending", "resolved", "all")
+STATUS_WORDS = {"open": "reopened", "pending": "marked as pending", "resolved": "resolved"}
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """Who acts in the inbox: a member (user id, display name, role) or an API token / the system (no user id)."""
+
+    user_id: int | None
+    name: str
+    role: str  # owner | admin | agent
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in ("owner", "admin")
+
+
+SYSTEM = Agent(None, "Blazz", "admin")
+
+
+@dataclass(frozen=True, slots=True)
+class InboxSettings:
+    agents_assigned_only: bool = False  # agents see only their conversations and the unassigned ones
+    auto_assign: bool = False  # a new conversation goes to the online agent with the fewest open ones
+
+
+async def load_settings(ws: Workspace) -> InboxSettings:
+    stored = await ws_settings.get_all(ws.db)
+    return InboxSettings(**{name: bool(stored.get(key, False)) for name, key in SETTINGS.items()})
+
+
+async def update_settings(ws: Workspace, **changes: bool) -> InboxSettings:
+    unknown = set(changes) - set(SETTINGS)
+    if unknown:
+        raise Invalid(sorted(unknown)[0], "There is no inbox setting with that name.")
+    await ws_settings.put_many(ws.db, {SETTINGS[k]: bool(v) for k, v in changes.items()})
+    return await load_settings(ws)
+
+
+async def set_ignore_groups(ws: Workspace, account_id: int, ignore: bool) -> None:
+    """Whether WhatsApp group chats of this number are left out of the inbox (from the next message on)."""
+    if await accounts_store.get(ws.db, account_id) is None:
+        raise NotFound("No such WhatsApp number in this workspace.")
+    await accounts_store.update_settings(ws.db, account_id, ignore_groups=ignore)
+
+
+async def limited_to(ws: Workspace, agent: Agent) -> int | None:
+    """The user id whose own and unassigned conversations are all this agent may see; None: everything."""
+    if agent.user_id is None or agent.is_admin:
+        return None
+    return agent.user_id if (await load_settings(ws)).agents_assigned_only else None
+
+
+def _visible(conv: ConversationRow, limit: int | None) -> bool:
+    return limit is None or conv.assignee_id in (None, limit)
+
+
+# -- the list -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    view: str = "all"  # all | mine | unassigned
+    status: str = "open"  # open | pending | resolved | all
+    account_id: int | None = None
+    group_id: int | None = None
+
+    def query(self, agent: Agent, limit: int | None) -> ListQuery:
+        return ListQuery(status=None if self.status == "all" else self.status,
+                         assignee_id=agent.user_id if self.view == "mine" and agent.user_id is not None else None,
+                         unassigned=self.view == "unassigned", visible_to=limit, account_id=self.account_id,
+                         group_id=self.group_id)
+
+
+def filters_from(params: Mapping[str, str]) -> Filters:
+    """Filters from query or form values; unknown values fall back to the defaults."""
+    def number(key: str) -> int | None:
+        value = (params.get(key) or "").strip()
+        return int(value) if value.isdigit() and len(value) < 19 else None
+
+    view = params.get("view") or "all"
+    status = params.get("status") or "open"
+    return Filters(view=view if view in VIEWS else "all", status=status if status in STATUS_FILTERS else "open",
+                   account_id=number("account"), group_id=number("group"))
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    items: list[ConversationRow]
+    next_cursor: str | None
+
+
+def encode_cursor(row: ConversationRow) -> str:
+    return f"{row.last_message_at}.{row.id}"
+
+
+def decode_cursor(cursor: str | None) -> tuple[int, int] | None:
+    if not cursor:
+        return None
+    at, _, conv_id = cursor.partition(".")
+    if not (at.isdigit() and conv_id.isdigit() and len(at) < 19 and len(conv_id) < 19):
+        raise Invalid("cursor", "This cursor is not valid; start again without it.")
+    return int(at), int(conv_id)
+
+
+async def list_conversations(ws: Workspace, agent: Agent, filters: Filters, cursor: str | None = None,
+                             limit: int = PAGE) -> ConversationPage:
+    """A page of the conversation list, newest activity first."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = filters.query(agent, await limited_to(ws, agent))
+    rows = await q.conversation_page(ws.db, query, decode_cursor(cursor), limit + 1)
+    if len(rows) > limit:
+        return ConversationPage(rows[:limit], encode_cursor(rows[limit - 1]))
+    return ConversationPage(rows, None)
+
+
+async def list_items(ws: Workspace, agent: Agent, filters: Filters, ids: Sequence[int]) -> list[ConversationRow]:
+    """Those of `ids` that this agent's list with these filters shows (for live updates of an open list)."""
+    return await q.conversations_matching(ws.db, filters.query(agent, await limited_to(ws, agent)), ids)
+
+
+async def conversation(ws: Workspace, agent: Agent, conversation_id: int) -> ConversationRow:
+    """One conversation, if this agent may see it (NotFound otherwise, whether it exists or not)."""
+    conv = await q.conversation(ws.db, conversation_id)
+    if conv is None or not _visible(conv, await limited_to(ws, agent)):
+        raise NotFound("No such conversation, or it is assigned to someone else.")
+    return conv
+
+
+async def contact_conversations(ws: Workspace, agent: Agent, contact_id: int) -> list[ConversationRow]:
+    limit = await limited_to(ws, agent)
+    return [c for c in await q.conversations_of_contact(ws.db, contact_id) if _visible(c, limit)]
+
+
+def window_closed(conv: ConversationRow, engine: str, now: float | None = None) -> bool:
+    """Cloud API numbers may send free text only within 24 h of the customer's last message (templates after)."""
+    if engine != "cloud_api":
+        return False
+    return conv.last_inbound_at is None or (now or time.time()) - conv.last_inbound_at > WINDOW_S
+
+
+# -- threads --------------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ThreadPage:
+    """Thread lines oldest first, with what they show: quoted messages and media files, by id."""
+
+    messages: list[Message]
+    quoted: dict[int, Message] = field(default_factory=dict)
+    media: dict[int, Media] = field(default_factory=dict)
+    has_older: bool = False
+    has_newer: bool = False
+
+
+async def _with_context(ws: Workspace, messages: list[Message]) -> ThreadPage:
+    quoted = await q.messages_by_ids(ws.db, [m.quoted_id for m in messages if m.quoted_id])
+    media = await q.media_by_ids(ws.db, [m.media_id for m in [*messages, *quoted.values()] if m.media_id])
+    return ThreadPage(messages, quoted, media)
+
+
+async def thread(ws: Workspace, agent: Agent, conversation_id: int, *, before: int | None = None,
+                 after: int | None = None, around: int | None = None, limit: int = PAGE) -> ThreadPage:
+    """A page of a thread: the newest lines, older ones `before` a message id, newer ones `after` one, or the
+    lines `around` one message (a search result)."""
+    await conversation(ws, agent, conversation_id)
+    limit = max(1, min(limit, MAX_PAGE))
+    if around is not None:
+        older = await q.thread_page(ws.db, conversation_id, before=around + 1, limit=limit // 2 + 1)
+        newer = await q.thread_page(ws.db, conversation_id, after=around, limit=limit // 2 + 1)
+        page = await _with_context(ws, older[-(limit // 2):] + newer[:limit // 2])
+        page.has_older, page.has_newer = len(older) > limit // 2, len(newer) > limit // 2
+        return page
+    if after is not None:
+        rows = await q.thread_page(ws.db, conversation_id, after=after, limit=limit + 1)
+        page = await _with_context(ws, rows[:limit])
+        page.has_newer = len(rows) > limit
+        return page
+    rows = await q.thread_page(ws.db, conversation_id, before=before, limit=limit + 1)
+    page = await _with_context(ws, rows[-limit:])
+    page.has_older = len(rows) > limit
+    return page
+
+
+async def lines(ws: Workspace, agent: Agent, conversation_id: int, message_ids: Sequence[int]) -> ThreadPage:
+    """Some lines of one thread by id (a live update re-renders just those)."""
+    await conversation(ws, agent, conversation_id)
+    found = await q.messages_by_ids(ws.db, message_ids)
+    return await _with_context(ws, sorted((m for m in found.values() if m.conversation_id == conversation_id),
+                                          key=lambda m: m.id))
+
+
+# -- replies --------------------------------------------------------------------------------------------------------
+
+
+async def reply(ws: Workspace, agent: Agent, conversation_id: int, *, text: str = "", media_id: int | None = None,
+                reply_to: int | None = None, account_id: int | None = None) -> Message:
+    """Queue an agent's reply (text, or a stored file with an optional caption). With another `account_id` it
+    goes to the same contact from that number, in that number's conversation with them."""
+    conv = await conversation(ws, agent, conversation_id)
+    target = {"conversation_id": conversation_id}
+    if account_id is not None and account_id != conv.account_id:
+        if reply_to is not None:
+            raise Invalid("reply_to", "A quoted message belongs to its own number's conversation.")
+        target = {"to": conv.contact_id, "account_id": account_id}
+    sender = await accounts_store.get(ws.db, account_id or conv.account_id)
+    if sender is None:
+        raise NotFound("No such WhatsApp number in this workspace.")
+    if sender.id == conv.account_id and window_closed(conv, sender.engine):
+        raise Invalid("text", "More than 24 hours passed since this customer last wrote, so WhatsApp only accepts an "
+                              "approved template message on this Cloud API number.")
+    common = {"source": "agent", "author_id": agent.user_id, "reply_to": reply_to, **target}
+    if media_id is not None:
+        return await outbox.send_media(ws, media_id=media_id, caption=text, **common)
+    return await outbox.send_text(ws, text=text, **common)
+
+
+# -- notes and events -----------------------------------------------------------------------------------------------
+
+
+def mentioned(text: str, team: Mapping[int, str]) -> list[int]:
+    """Teammates named as `@Name` in a note (longest names first, so "@Ana Maria" is not also "@Ana")."""
+    found: list[int] = []
+    rest = text.casefold()
+    for user_id, name in sorted(team.items(), key=lambda kv: -len(kv[1])):
+        tag = "@" + " ".join(name.split()).casefold()
+        if name.strip() and re.search(re.escape(tag) + r"(?![\w])", rest):
+            found.append(user_id)
+            rest = rest.replace(tag, " ")
+    return sorted(found)
+
+
+async def _add_line(ws: Workspace, conversation_id: int, kind: str, body: str, author_id: int | None,
+                    meta: dict, change=None) -> int:
+    now = int(time.time())
+
+    def write(conn: sqlite3.Connection) -> int:
+        if change is not None:
+            change(conn, now)
+        return q.insert_line(conn, conversation_id=conversation_id, kind=kind, body=body, author_id=author_id,
+                             meta=meta, now=now)
+
+    message_id = await ws.db.execute_write_fn(write)
+    if ws.bus is not None:
+        ws.bus.publish(ws.id, "inbox.line", message_id=message_id, conversation_id=conversation_id)
+        if change is not None:
+            ws.bus.publish(ws.id, "conversation.updated", conversation_ids=[conversation_id])
+    return message_id
+
+
+async def add_note(ws: Workspace, agent: Agent, conversation_id: int, text: str, team: Mapping[int, str]) -> Message:
+    """An internal note in the thread, never sent to WhatsApp; mentioned teammates are told (bus "inbox.mention")."""
+    await conversation(ws, agent, conversation_id)
+    body = (text or "").replace("\r\n", "\n").strip()
+    if not body:
+        raise Invalid("text", "Write the note first.")
+    if len(body) > MAX_NOTE:
+        raise Invalid("text", f"A note can be at most {MAX_NOTE:,} characters.")
+    mentions = [u for u in mentioned(body, team) if u != agent.user_id]
+    message_id = await _add_line(ws, conversation_id, "note", body, agent.user_id,
+                                 {"mentions": mentions} if mentions else {})
+    if mentions and ws.bus is not None:
+        ws.bus.publish(ws.id, "inbox.mention", conversation_id=conversation_id, message_id=message_id,
+                       user_ids=mentions, by=agent.name)
+    return (await q.messages_by_ids(ws.db, [message_id]))[message_id]
+
+
+async def assign(ws: Workspace, agent: Agent, conversation_id: int, assignee_id: int | None,
+                 team: Mapping[int, str]) -> ConversationRow:
+    """Give the conversation to a teammate (or to nobody); the thread shows who did it."""
+    conv = await conversation(ws, agent, conversation_id)
+    if assignee_id is not None and assignee_id not in team:
+        raise Invalid("assignee_id", "Choose a member of this workspace.")
+    if conv.assignee_id == assignee_id:
+        return conv
+    if assignee_id is None:
+        body = f"{agent.name} unassigned {team.get(conv.assignee_id, 'a former member')}"
+    elif assignee_id == agent.user_id:
+        body = f"{agent.name} took this conversation"
+    else:
+        body = f"{agent.name} assigned this conversation to {team[assignee_id]}"
+    await _add_line(ws, conversation_id, "event", body, agent.user_id,
+                    {"event": "assigned", "assignee_id": assignee_id, "by": agent.user_id},
+                    lambda conn, now: q.set_assignee(conn, conversation_id, assignee_id))
+    return await q.conversation(ws.db, conversation_id)
+
+
+async def set_status(ws: Workspace, agent: Agent, conversation_id: int, status: str) -> ConversationRow:
+    """Open, pending or resolved; a resolved conversation reopens by itself when the customer writes again."""
+    if status not in q.STATUSES:
+        raise Invalid("status", "The status is open, pending or resolved.")
+    conv = await conversation(ws, agent, conversation_id)
+    if conv.status == status:
+        return conv
+    await _add_line(ws, conversation_id, "event", f"{agent.name} {STATUS_WORDS[status]} this conversation",
+                    agent.user_id, {"event": "status", "status": status, "by": agent.user_id},
+                    lambda conn, now: q.set_status(conn, conversation_id, status, now))
+    return await q.conversation(ws.db, conversation_id)
+
+
+# -- reading --------------------------------------------------------------------------------------------------------
+
+
+async def mark_read(ws: Workspace, agent: Agent, conversation_id: int) -> int:
+    """Clear the unread counter and, where the engine supports it, send read receipts for what was unread.
+    Returns how many messages were unread (0 when another agent's tab got there first)."""
+    conv = await conversation(ws, agent, conversation_id)
+    unread = await ws.db.execute_write_fn(lambda conn: q.take_unread(conn, conversation_id))
+    if not unread:
+        return 0
+    if ws.bus is not None:
+        ws.bus.publish(ws.id, "conversation.updated", conversation_ids=[conversation_id])
+    if ws.sessions is not None:
+        _spawn(ws, _send_receipts(ws, conv, min(unread, RECEIPTS_MAX)))
+    return unread
+
+
+async def _send_receipts(ws: Workspace, conv: ConversationRow, count: int) -> None:
+    chat = conv.contact_jid or conv.contact_phone or conv.contact_lid
+    if chat is None:
+        return
+    received = await q.latest_inbound(ws.db, conv.id, count)
+    by_sender: dict[str | None, list[str]] = {}
+    for provider_id, sender in received:  # in a group, each receipt names the member who wrote
+        by_sender.setdefault(sender if conv.is_group else None, []).append(provider_id)
+    for sender, ids in by_sender.items():
+        try:
+            await ws.sessions.mark_read((ws.id, conv.account_id), chat, ids, sender)
+        except (EngineError, KeyError) as exc:  # offline or removed number: the blue ticks just don't appear
+            log.info("read receipt not sent (workspace=%s account=%s conversation=%s): %s", ws.id, conv.account_id,
+                     conv.id, getattr(exc, "reason", exc))
+
+
+_tasks: set[asyncio.Task] = set()
+
+
+def _spawn(ws: Workspace, coro) -> None:
+    service = outbox.delivery_of(ws)
+    if service is not None:
+        service.spawn(coro)
+        return
+    task = asyncio.get_running_loop().create_task(coro)
+    _tasks.add(task)
+    task.add_done_callback(_tasks.discard)
+
+
+# -- presence and auto-assignment -----------------------------------------------------------------------------------
+
+ONLINE_S = 90  # an inbox tab reports every 30 s; three missed reports and the agent counts as away
+_presence: dict[int, dict[int, tuple[float, str, str]]] = {}  # workspace id -> user id -> (seen at, name, role)
+
+
+def seen(ws: Workspace, agent: Agent) -> None:
+    """Note that this member has the inbox open now (auto-assignment picks among them)."""
+    if agent.user_id is not None:
+        _presence.setdefault(ws.id, {})[agent.user_id] = (time.monotonic(), agent.name, agent.role)
+
+
+def online(ws: Workspace) -> dict[int, str]:
+    """Members with an inbox open in the last ONLINE_S seconds: user id -> name."""
+    now = time.monotonic()
+    return {u: name for u, (at, name, _) in _presence.get(ws.id, {}).items() if now - at <= ONLINE_S}
+
+
+def away(ws: Workspace, user_id: int) -> None:
+    _presence.get(ws.id, {}).pop(user_id, None)
+
+
+async def least_loaded(ws: Workspace) -> tuple[int, str] | None:
+    """The online member holding the fewest unresolved conversations (ties: the one who has waited longest)."""
+    here = online(ws)
+    if not here:
+        return None
+    load = await q.open_load(ws.db, list(here))
+    user_id = min(here, key=lambda u: (load.get(u, 0), _presence[ws.id][u][0]))
+    return user_id, here[user_id]
+
+
+@ingest.on_message
+async def on_inbound(ws: Workspace, messages: list[Message]) -> None:
+    """After a customer writes: say so in the thread when it reopened a resolved conversation, and hand a new
+    unassigned one to the least-loaded online agent when the workspace asks for it."""
+    conversation_ids = list(dict.fromkeys(m.conversation_id for m in messages if m.direction == "in"))
+    if not conversation_ids:
+        return
+    auto = (await load_settings(ws)).auto_assign
+    for conversation_id in conversation_ids:
+        conv = await q.conversation(ws.db, conversation_id)
+        if conv is None:
+            continue
+        if conv.status == "open" and await q.last_status_event(ws.db, conversation_id) == "resolved":
+            await _add_line(ws, conversation_id, "event", "Reopened: the customer wrote again", None,
+                            {"event": "status", "status": "open", "by": None})
+        if auto and conv.assignee_id is None and conv.status != "resolved":
+            pick = await least_loaded(ws)
+            if pick is None:
+                continue
+            user_id, name = pick
+
+            def take(conn: sqlite3.Connection, now: int, cid: int = conversation_id, uid: int = user_id) -> None:
+                if not q.assign_if_unassigned(conn, cid, uid):
+                    raise _Taken
+
+            try:
+                await _add_line(ws, conversation_id, "event", f"Assigned to {name} automatically", None,
+                                {"event": "assigned", "assignee_id": user_id, "by": None, "auto": True}, take)
+            except _Taken:
+                continue
+
+
+class _Taken(Exception):
+    """Someone assigned the conversation between the check and the write: theirs stands."""
