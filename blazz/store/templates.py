@@ -146,6 +146,19 @@ class SyncedTemplate:
     parameter_format: str | None
 
 
+def cloud_upsert(conn: sqlite3.Connection, account_id: int, t: SyncedTemplate, now: int) -> int:
+    """Store one template as Meta holds it (its mapping, if any, is kept); returns its id."""
+    return conn.execute(
+        "INSERT INTO cloud_templates (account_id, meta_id, name, language, category, status, components,"
+        " parameter_format, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (account_id, name, language) DO UPDATE SET meta_id = excluded.meta_id,"
+        " category = excluded.category, status = excluded.status, components = excluded.components,"
+        " parameter_format = excluded.parameter_format, synced_at = excluded.synced_at, removed_at = NULL"
+        " RETURNING id",
+        (account_id, t.meta_id, t.name, t.language, t.category, t.status,
+         json.dumps(t.components, ensure_ascii=False), t.parameter_format, now)).fetchone()[0]
+
+
 def cloud_sync(conn: sqlite3.Connection, account_id: int, listed: Sequence[SyncedTemplate],
                now: int) -> tuple[int, int, int]:
     """Upsert what Meta listed (keeping our mappings) and mark the rest removed. Returns (added, updated, removed)."""
@@ -157,14 +170,7 @@ def cloud_sync(conn: sqlite3.Connection, account_id: int, listed: Sequence[Synce
             updated += 1
         else:
             added += 1
-        conn.execute(
-            "INSERT INTO cloud_templates (account_id, meta_id, name, language, category, status, components,"
-            " parameter_format, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (account_id, name, language) DO UPDATE SET meta_id = excluded.meta_id,"
-            " category = excluded.category, status = excluded.status, components = excluded.components,"
-            " parameter_format = excluded.parameter_format, synced_at = excluded.synced_at, removed_at = NULL",
-            (account_id, t.meta_id, t.name, t.language, t.category, t.status,
-             json.dumps(t.components, ensure_ascii=False), t.parameter_format, now))
+        cloud_upsert(conn, account_id, t, now)
     listed_keys = {(t.name, t.language) for t in listed}
     gone = [key for key, removed_at in known.items() if key not in listed_keys and removed_at is None]
     for name, language in gone:
