@@ -405,10 +405,6 @@ def online(ws: Workspace) -> dict[int, str]:
     return {u: name for u, (at, name, _) in _presence.get(ws.id, {}).items() if now - at <= ONLINE_S}
 
 
-def away(ws: Workspace, user_id: int) -> None:
-    _presence.get(ws.id, {}).pop(user_id, None)
-
-
 async def least_loaded(ws: Workspace) -> tuple[int, str] | None:
     """The online member holding the fewest unresolved conversations (ties: the one who has waited longest)."""
     here = online(ws)

@@ -284,11 +284,7 @@ class InboxController(Controller):
     @post("/presence", status_code=204, **requires("agent"))
     async def presence(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> None:
         """An open inbox tab says it is still there (auto-assignment counts only people who are)."""
-        agent = inbox.Agent(request.user.id, request.user.display_name, me.role)
-        if (await request.form()).get("away") == "1":
-            inbox.away(ws, request.user.id)
-        else:
-            inbox.seen(ws, agent)
+        inbox.seen(ws, inbox.Agent(request.user.id, request.user.display_name, me.role))
 
     # -- files ------------------------------------------------------------------------------------------------
 

@@ -609,7 +609,7 @@
     if (ta && !ta.disabled) ta.focus();
   });
 
-  /* ---------- presence, read on return ---------- */
+  /* ---------- presence (an agent counts as away 90 s after their last tab stopped reporting), read on return */
   function here() { if (!doc.hidden) post(base + "/presence"); }
   setInterval(here, 30000);
   doc.addEventListener("visibilitychange", function () {
@@ -617,13 +617,6 @@
     here();
     var item = doc.getElementById("conv-" + openId());
     if (item && item.classList.contains("unread")) markRead();
-  });
-  window.addEventListener("pagehide", function () {
-    if (!navigator.sendBeacon) return;
-    var body = new FormData();
-    body.append("_csrf_token", csrf());
-    body.append("away", "1");
-    navigator.sendBeacon(base + "/presence", body);
   });
 
   showNotifyState();
