@@ -12,8 +12,10 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
+from blazz import outbox
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.store import accounts as accounts_store
+from blazz.store import outbox as outbox_store
 from blazz.store.accounts import Account
 from blazz.whatsapp.events import StateChanged
 from blazz.whatsapp.protocol import AccountSpec, Engine, EngineError
@@ -236,6 +238,10 @@ async def delete(ws: Workspace, account_id: int) -> None:
     account = await get(ws, account_id)
     await ws.sessions.remove((ws.id, account.id))
     await accounts_store.soft_delete(ws.db, account.id)
+    # Nothing will ever send what was waiting for this number: say so on each message instead of leaving it queued.
+    waiting = await outbox_store.pending_message_ids(ws.db, account.id)
+    if waiting:
+        await outbox.cancel(ws, waiting, "Not sent: this WhatsApp number was removed from Blazz.")
     ws.bus.publish(ws.id, "account.deleted", ws=ws, account_id=account.id)
     if account.is_default and (heir := await accounts_store.default(ws.db)) is not None:
         await publish_state(ws, heir.id)  # the default moved to another number
@@ -265,8 +271,9 @@ async def restore(ws: Workspace) -> int:
 async def on_state_changed(ws: Workspace, event: StateChanged) -> None:
     """Persist the session manager's state change and tell every open tab."""
     account_id = event.key[1]
+    # Events are handled in their own tasks and may arrive out of order: store the manager's current view.
     status = ws.sessions.state(event.key)
-    await accounts_store.record_state(ws.db, account_id, event.state, event.detail, status.phone)
+    await accounts_store.record_state(ws.db, account_id, status.state, status.detail, status.phone)
     await publish_state(ws, account_id)
 
 

@@ -239,3 +239,9 @@ def note_owner_activity(conn: sqlite3.Connection, account_id: int, at: float) ->
     state = pacing_state(conn, account_id)
     if state.owner_active_at is None or at > state.owner_active_at:
         save_pacing_state(conn, replace(state, owner_active_at=at), at)
+
+
+async def pending_message_ids(db: Database, account_id: int) -> list[int]:
+    """Messages still waiting to go out through one number (not yet claimed by a worker)."""
+    rows = await db.fetchall("SELECT message_id FROM outbox WHERE account_id = ? AND state = 'pending'", (account_id,))
+    return [r[0] for r in rows]
