@@ -107,10 +107,13 @@ class Filters:
     status: str = "open"  # open | pending | resolved | all
     account_id: int | None = None
     group_id: int | None = None
+    assignee_id: int | None = None  # one person's conversations (the API's ?assignee=)
 
     def query(self, agent: Agent, limit: int | None) -> ListQuery:
-        return ListQuery(status=None if self.status == "all" else self.status,
-                         assignee_id=agent.user_id if self.view == "mine" and agent.user_id is not None else None,
+        assignee = self.assignee_id
+        if assignee is None and self.view == "mine":
+            assignee = agent.user_id if agent.user_id is not None else 0
+        return ListQuery(status=None if self.status == "all" else self.status, assignee_id=assignee,
                          unassigned=self.view == "unassigned", visible_to=limit, account_id=self.account_id,
                          group_id=self.group_id)
 
