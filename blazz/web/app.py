@@ -28,6 +28,7 @@ from blazz.web.api.openapi import api_docs, openapi_config
 from blazz.web.api_tokens_page import ApiTokensController
 from blazz.web.auth import AuthController, login_rate_limit, retrieve_user
 from blazz.web.backups import BackupController
+from blazz.web.campaigns import CampaignsController
 from blazz.web.cloud_webhook import cloud_receive, cloud_verify
 from blazz.web.contacts import ContactsController, ContactSetupController
 from blazz.web.errors import EXCEPTION_HANDLERS
@@ -37,6 +38,7 @@ from blazz.web.inbox import InboxController
 from blazz.web.inbox_admin import CannedRepliesController, InboxSettingsController
 from blazz.web.sessions import SessionConfig
 from blazz.web.shell import ShellController
+from blazz.web.templates_page import TemplatesController
 from blazz.web.webhooks_page import WebhooksController
 from blazz.web.workspace_pages import NewWorkspaceController, SettingsController
 
@@ -84,6 +86,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             AccountsController,
             ContactsController,
             ContactSetupController,
+            CampaignsController,
+            TemplatesController,
             InboxSettingsController,
             CannedRepliesController,
             InboxController,

@@ -20,6 +20,7 @@ FRAGMENTS: dict[str, str] = {
     "contact_import": "contacts/_import_event.html",
     "account.state": "accounts/_card.html",
     "account.deleted": "accounts/_deleted.html",
+    "campaign.progress": "campaigns/_progress_event.html",  # ids only: each tab fetches the fresh numbers
     # The inbox: ids only; each tab fetches the lines and list items it may see (assets/js/inbox.js).
     **dict.fromkeys(("message.new", "message.status", "message.media", "conversation.updated", "inbox.line",
                      "inbox.mention"), "inbox/_event.html"),

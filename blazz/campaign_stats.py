@@ -1,0 +1,124 @@
+"""Numbers about campaigns for people: when a campaign will finish at its number's pace, and its sends over time as a
+small bar chart (drawn server-side as SVG by the page; no chart library)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+
+from blazz import pacing
+from blazz.pacing import PacingSettings
+from blazz.store import campaigns as store
+from blazz.store.database import Database
+
+UNPACED_RATE = 500.0  # msg/s assumed for a number without pacing: well below what the sandbox or Cloud API take
+MAX_DAYS = 400  # an estimate further out than this is shown as "more than a year"
+
+
+def _local_midnight_after(t: float, tz: dt.tzinfo) -> float:
+    day = dt.datetime.fromtimestamp(t, tz).date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day, dt.time(), tz).timestamp()
+
+
+def _window_closes(s: PacingSettings, t: float, tz: dt.tzinfo) -> float | None:
+    """When the send window that `t` lies in closes (None: no window)."""
+    if s.window_start is None or s.window_end is None:
+        return None
+    start, end = dt.time.fromisoformat(s.window_start), dt.time.fromisoformat(s.window_end)
+    local = dt.datetime.fromtimestamp(t, tz)
+    for offset in (-1, 0):
+        day = local.date() + dt.timedelta(days=offset)
+        opens = dt.datetime.combine(day, start, tz)
+        closes = dt.datetime.combine(day + dt.timedelta(days=1) if end <= start else day, end, tz)
+        if opens <= local < closes:
+            return closes.timestamp()
+    return None
+
+
+def seconds_per_message(s: PacingSettings, text_length: int = 120) -> float:
+    """The average time one campaign message takes at this pace: its gap, typing, and its share of long pauses."""
+    if not s.enabled:
+        return 1 / UNPACED_RATE
+    per = (s.gap_min_s + s.gap_max_s) / 2 + pacing.typing_seconds(s, "x" * text_length)
+    if s.pause_every:
+        per += (s.pause_min_s + s.pause_max_s) / 2 / s.pause_every
+    return max(per, 1 / UNPACED_RATE)
+
+
+def estimate_finish(s: PacingSettings, remaining: int, start: float, tz: dt.tzinfo, *, linked_at: float | None = None,
+                    sent_today: int = 0, text_length: int = 120) -> float | None:
+    """When `remaining` messages will have gone out, starting at `start`, following the send window, the daily cap
+    and the warm-up of a newly linked number. None: more than MAX_DAYS away."""
+    if remaining <= 0:
+        return start
+    per = seconds_per_message(s, text_length)
+    if not s.enabled:
+        return start + remaining * per
+    t, left, today = start, remaining, sent_today
+    for _ in range(MAX_DAYS * 3):
+        opens = pacing.window_opens(s, t, tz)
+        if opens is not None:
+            if pacing.local_day(opens, tz) != pacing.local_day(t, tz):
+                today = 0
+            t = opens
+        midnight = _local_midnight_after(t, tz)
+        stop = min(_window_closes(s, t, tz) or midnight, midnight)
+        cap = pacing.cap_today(s, linked_at, t)
+        room = left if cap is None else max(cap - today, 0)
+        fits = math.floor((stop - t) / per) + 1 if stop > t else 0
+        sending = min(left, room, fits)
+        if sending >= left:
+            return t + (left - 1) * per
+        left -= sending
+        today += sending
+        t = stop if sending == fits and stop < midnight else midnight
+        if t >= midnight:
+            today = 0
+        if t - start > MAX_DAYS * 86400:
+            return None
+    return None
+
+
+# -- sends over time --------------------------------------------------------------------------------------------
+
+
+BUCKETS = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 86400, 7 * 86400)
+MAX_BARS = 48
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    at: int  # bucket start (UTC epoch)
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    bucket_s: int
+    bars: list[Bar]  # every bucket from the first send to the last, empty ones included
+    peak: int
+
+    @property
+    def bucket_label(self) -> str:
+        s = self.bucket_s
+        if s < 60:
+            return f"{s} s"
+        if s < 3600:
+            return f"{s // 60} min"
+        if s < 86400:
+            return f"{s // 3600} h"
+        return f"{s // 86400} day" + ("s" if s >= 2 * 86400 else "")
+
+
+async def sends_chart(db: Database, campaign_id: int) -> Chart | None:
+    """Messages sent per time bucket (the bucket sized so there are at most MAX_BARS); None before the first."""
+    first, last = await store.sent_span(db, campaign_id)
+    if first is None or last is None:
+        return None
+    span = max(last - first, 1)
+    bucket = next((b for b in BUCKETS if span / b <= MAX_BARS), BUCKETS[-1])
+    counts = dict(await store.sends_over_time(db, campaign_id, bucket))
+    start = (first // bucket) * bucket
+    bars = [Bar(at, counts.get(at, 0)) for at in range(start, last + 1, bucket)]
+    return Chart(bucket, bars, max((b.count for b in bars), default=0))
