@@ -387,7 +387,13 @@ def _spawn(ws: Workspace, coro) -> None:
         return
     task = asyncio.get_running_loop().create_task(coro)
     _tasks.add(task)
-    task.add_done_callback(_tasks.discard)
+    task.add_done_callback(_done)
+
+
+def _done(task: asyncio.Task) -> None:
+    _tasks.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        log.error("inbox background task failed", exc_info=task.exception())
 
 
 # -- presence and auto-assignment -----------------------------------------------------------------------------------
@@ -421,10 +427,14 @@ async def least_loaded(ws: Workspace) -> tuple[int, str] | None:
 @ingest.on_message
 async def on_inbound(ws: Workspace, messages: list[Message]) -> None:
     """After a customer writes: say so in the thread when it reopened a resolved conversation, and hand a new
-    unassigned one to the least-loaded online agent when the workspace asks for it."""
+    unassigned one to the least-loaded online agent when the workspace asks for it. Runs beside the live update
+    rather than before it, so open tabs see the message without waiting for this."""
     conversation_ids = list(dict.fromkeys(m.conversation_id for m in messages if m.direction == "in"))
-    if not conversation_ids:
-        return
+    if conversation_ids:
+        _spawn(ws, _after_inbound(ws, conversation_ids))
+
+
+async def _after_inbound(ws: Workspace, conversation_ids: list[int]) -> None:
     auto = (await load_settings(ws)).auto_assign
     for conversation_id in conversation_ids:
         conv = await q.conversation(ws.db, conversation_id)
