@@ -16,6 +16,7 @@ from litestar.di import Provide
 from blazz.web.api.accounts import AccountsApi
 from blazz.web.api.auth import api_token_guard, provide_api_workspace, provide_identity
 from blazz.web.api.auto_replies import AutoRepliesApi, BusinessHoursApi
+from blazz.web.api.campaigns import CampaignsApi
 from blazz.web.api.contacts import ContactsApi, GroupsApi
 from blazz.web.api.conversations import ConversationsApi
 from blazz.web.api.me import MeController
@@ -23,12 +24,14 @@ from blazz.web.api.messages import MediaApi, MessagesApi
 from blazz.web.api.rate_limit import RateLimitMiddleware
 from blazz.web.api.sandbox import SandboxApi
 from blazz.web.api.search import SearchApi
+from blazz.web.api.templates import TemplatesApi
 from blazz.web.api.webhooks import WebhooksApi
 from blazz.web.api.workspace import WorkspaceApi
 from blazz.web.errors import error_json
 
 API_CONTROLLERS: list = [MeController, WorkspaceApi, AccountsApi, SandboxApi, ContactsApi, GroupsApi, WebhooksApi,
-                        AutoRepliesApi, BusinessHoursApi, ConversationsApi, MessagesApi, MediaApi, SearchApi]
+                        AutoRepliesApi, BusinessHoursApi, ConversationsApi, MessagesApi, MediaApi, SearchApi,
+                        TemplatesApi, CampaignsApi]
 # JSON bodies (the sandbox's base64 media the largest); uploads set their own limit on the handler.
 API_MAX_BODY = 10 * 1024 * 1024
 
