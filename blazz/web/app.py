@@ -27,6 +27,7 @@ from blazz.web.api import api_router
 from blazz.web.api.openapi import api_docs, openapi_config
 from blazz.web.api_tokens_page import ApiTokensController
 from blazz.web.auth import AuthController, login_rate_limit, retrieve_user
+from blazz.web.automation import AutomationController
 from blazz.web.backups import BackupController
 from blazz.web.campaigns import CampaignsController
 from blazz.web.cloud_webhook import cloud_receive, cloud_verify
@@ -92,6 +93,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             CannedRepliesController,
             InboxController,
             NewWorkspaceController,
+            AutomationController,
             ShellController,
             SettingsController,
             BackupController,

@@ -13,7 +13,6 @@ from blazz.web.guards import member_guard, requires
 
 # Sections owned by later features; until a feature lands its page says what it will hold (no fake data).
 SECTIONS = {
-    "automation": ("Automation", "Auto-replies, business hours and webhooks that work while you sleep."),
     "dashboard": ("Dashboard", "Messages, response times and campaign results at a glance."),
 }
 
