@@ -54,20 +54,23 @@ class CampaignScheduler:
         """Every heartbeat: a runner for each active campaign, a nudge for the sleeping ones, news of finished ones."""
         if self.closing:
             return
+        now = time.time()
         for row in await ws_store.all_workspaces(self.runtime.app_db):
             ws = await self.runtime.workspace(row)
-            for c in await store.active(ws.db):
-                self.ensure(ws, c.id)
+            for campaign_id, status, scheduled_at in await store.active(ws.db):
+                # Sending or due: look now. Scheduled for later: its runner already sleeps at most 15 s at a time.
+                self.ensure(ws, campaign_id, wake=status == "running" or (scheduled_at or 0) <= now)
             await self._push_finished(ws)
 
-    def ensure(self, ws: Workspace, campaign_id: int) -> None:
-        """Run the campaign's runner (or wake it if it runs)."""
+    def ensure(self, ws: Workspace, campaign_id: int, *, wake: bool = True) -> None:
+        """Run the campaign's runner (or, with `wake`, wake it if it runs)."""
         key = (ws.id, campaign_id)
         if self.closing:
             return
         runner = self._runners.get(key)
         if runner is not None and not runner.done():
-            self._wakers[key].set()
+            if wake:
+                self._wakers[key].set()
             return
         self._wakers[key] = asyncio.Event()
         task = asyncio.get_running_loop().create_task(self._run(ws, campaign_id),
@@ -111,13 +114,13 @@ class CampaignScheduler:
     async def _push_finished(self, ws: Workspace) -> None:
         """Receipts and replies keep arriving after a campaign finished: push its numbers when they changed."""
         since = time.time() - RECENT_FINISH_S
-        for c in await store.finished_since(ws.db, since):
-            counts = await store.counts(ws.db, c.id)
+        for campaign_id in await store.finished_since(ws.db, since):
+            counts = await store.counts(ws.db, campaign_id)
             shown = (counts.by_status, counts.replied)
-            key = (ws.id, c.id)
+            key = (ws.id, campaign_id)
             if self._shown.get(key) != shown:
                 if key in self._shown:
-                    campaign_feed.publish(ws, c.id)
+                    campaign_feed.publish(ws, campaign_id)
                 self._shown[key] = shown
 
     def _spawn(self, coro) -> None:

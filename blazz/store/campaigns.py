@@ -93,15 +93,17 @@ async def page(db: Database, *, status: str | None = None, before_id: int | None
     return [_campaign(r) for r in rows]
 
 
-async def active(db: Database) -> list[Campaign]:
-    """Campaigns the scheduler looks after: waiting for their time, or sending."""
-    rows = await db.fetchall(f"{_SELECT} WHERE status IN ('scheduled', 'running') ORDER BY id")
-    return [_campaign(r) for r in rows]
+async def finished_since(db: Database, since: float) -> list[int]:
+    """Ids of the campaigns that finished since then (their receipts and replies still come in)."""
+    return [r[0] for r in await db.fetchall("SELECT id FROM campaigns WHERE finished_at >= ? ORDER BY id", (since,))]
 
 
-async def finished_since(db: Database, since: float) -> list[Campaign]:
-    rows = await db.fetchall(f"{_SELECT} WHERE finished_at >= ? ORDER BY id", (since,))
-    return [_campaign(r) for r in rows]
+async def active(db: Database) -> list[tuple[int, str, float | None]]:
+    """(id, status, scheduled_at) of the campaigns the scheduler looks after (waiting for their time, or sending):
+    all the heartbeat needs, without decoding the rest."""
+    rows = await db.fetchall("SELECT id, status, scheduled_at FROM campaigns WHERE status IN ('scheduled', 'running')"
+                             " ORDER BY id")
+    return [(r[0], r[1], r[2]) for r in rows]
 
 
 def insert(conn: sqlite3.Connection, *, name: str, account_id: int | None, message: dict, audience: dict,
