@@ -56,24 +56,28 @@ def estimate_finish(s: PacingSettings, remaining: int, start: float, tz: dt.tzin
     if not s.enabled:
         return start + remaining * per
     t, left, today = start, remaining, sent_today
-    for _ in range(MAX_DAYS * 3):
+    for _ in range(MAX_DAYS * 4):
         opens = pacing.window_opens(s, t, tz)
         if opens is not None:
             if pacing.local_day(opens, tz) != pacing.local_day(t, tz):
                 today = 0
             t = opens
-        midnight = _local_midnight_after(t, tz)
-        stop = min(_window_closes(s, t, tz) or midnight, midnight)
+        # The cap is the same until midnight, or until the next step of a warming-up number's curve.
+        boundary = _local_midnight_after(t, tz)
+        if s.warmup and linked_at:
+            boundary = min(boundary, linked_at + (math.floor((t - linked_at) / 86400) + 1) * 86400)
+        stop = min(_window_closes(s, t, tz) or boundary, boundary)
         cap = pacing.cap_today(s, linked_at, t)
         room = left if cap is None else max(cap - today, 0)
-        fits = math.floor((stop - t) / per) + 1 if stop > t else 0
+        fits = math.ceil((stop - t) / per) if stop > t else 0
         sending = min(left, room, fits)
         if sending >= left:
             return t + (left - 1) * per
         left -= sending
         today += sending
-        t = stop if sending == fits and stop < midnight else midnight
-        if t >= midnight:
+        day = pacing.local_day(t, tz)
+        t = stop if sending == fits else boundary
+        if pacing.local_day(t, tz) != day:
             today = 0
         if t - start > MAX_DAYS * 86400:
             return None

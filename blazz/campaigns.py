@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from blazz import audit, campaign_feed, campaign_runner, contacts, media, outbox, pacing, templates
+from blazz import audit, campaign_feed, campaign_runner, cloud_templates, contacts, media, outbox, pacing, templates
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as store
@@ -492,6 +492,6 @@ async def recipients_csv(ws: Workspace, campaign_id: int, status: str | None = N
         if not rows:
             return
         for r in rows:
-            yield line([r.name, r.phone or "", r.status, r.reason or "", iso(r.sent_at), iso(r.delivered_at),
-                        iso(r.read_at), iso(r.replied_at)])
+            yield line([r.name, r.phone or "", r.status, cloud_templates.explain(r.reason) or "", iso(r.sent_at),
+                        iso(r.delivered_at), iso(r.read_at), iso(r.replied_at)])
         after = rows[-1].id

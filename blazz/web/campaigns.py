@@ -19,7 +19,7 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Stream, Template
 
-from blazz import accounts, campaign_stats, campaigns, contacts, pacing, templates
+from blazz import accounts, campaign_stats, campaigns, cloud_templates, contacts, pacing, templates
 from blazz.errors import DomainError, Invalid
 from blazz.store import campaigns as campaigns_store
 from blazz.web.context import CurrentMember, CurrentWorkspace, page, provide_membership, provide_workspace
@@ -317,6 +317,7 @@ class CampaignsController(Controller):
         context = await self._live_context(ws, me, c.id)
         rows = await campaigns_store.recipients(ws.db, c.id, status=status, limit=PAGE + 1)
         return page(request, "campaigns/campaign.html", **context, rows=rows[:PAGE],
+                    explain=cloud_templates.explain,
                     more=rows[PAGE - 1].id if len(rows) > PAGE else None, status=status, filters=FILTERS)
 
     async def _live_context(self, ws: Workspace, me: Any, campaign_id: int) -> dict[str, Any]:
@@ -338,7 +339,7 @@ class CampaignsController(Controller):
         return Template(template_name="campaigns/_recipient_rows.html",
                         context={"ws": ws, "campaign_id": campaign_id, "rows": rows[:PAGE], "status": status,
                                  "more": rows[PAGE - 1].id if len(rows) > PAGE else None,
-                                 "clock": await clock_of(ws)})
+                                 "clock": await clock_of(ws), "explain": cloud_templates.explain})
 
     @get("/{campaign_id:int}/recipients.csv", **requires("admin"))
     async def export(self, request: Request, ws: CurrentWorkspace, campaign_id: FromPath[int]) -> Stream:

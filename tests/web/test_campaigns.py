@@ -210,3 +210,19 @@ async def test_agents_see_results_but_not_the_controls_or_the_wizard(client, own
         assert r.status_code == 403
     finally:
         await agent.aclose()
+
+
+async def test_a_meta_parameter_mismatch_reads_as_a_clear_reason_per_recipient(client, owner):
+    ws, account, _ = await setup_shop(client, owner.slug, n=2, connect=False)
+    cid = await new_campaign(client, owner.slug)
+    await step(client, owner.slug, cid, "account", {"account_id": str(account.id)})
+    await step(client, owner.slug, cid, "message", {"kind": "text", "text": "Halo"})
+    await step(client, owner.slug, cid, "audience", {"who": "all"})
+    await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/launch", {}, htmx=True)
+    await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/cancel", {}, htmx=True)
+    meta = "Meta rejected the template message: (#132000) Number of parameters does not match the expected number"
+    await ws.db.execute_write("UPDATE campaign_recipients SET status = 'failed', reason = ? WHERE id = 1", (meta,))
+    page = await client.get(f"/w/{owner.slug}/campaigns/{cid}?status=failed")
+    assert "different number of values" in page.text and "Meta error 132000" in page.text
+    csv = await client.get(f"/w/{owner.slug}/campaigns/{cid}/recipients.csv?status=failed")
+    assert "different number of values" in csv.text

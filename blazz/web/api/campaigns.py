@@ -16,7 +16,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from blazz import audit, campaigns, contacts
+from blazz import audit, campaigns, cloud_templates, contacts
 from blazz.errors import Invalid
 from blazz.store import campaigns as campaigns_store
 from blazz.store.campaigns import Campaign, Counts
@@ -232,6 +232,7 @@ class CampaignsApi(Controller):
                                                 limit=limit + 1)
         page = paginate(rows, limit, lambda r: (r.id,))
         return Page([RecipientOut(id=r.id, contact_id=r.contact_id, name=r.name, phone=r.phone, status=r.status,
-                                  reason=r.reason, sent_at=iso(r.sent_at), delivered_at=iso(r.delivered_at),
+                                  reason=cloud_templates.explain(r.reason), sent_at=iso(r.sent_at),
+                                  delivered_at=iso(r.delivered_at),
                                   read_at=iso(r.read_at), replied_at=iso(r.replied_at)) for r in page.data],
                     page.next_cursor)
