@@ -16,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import shutil
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from blazz import ingest, outbox
+from blazz import ingest, message_webhooks, outbox
+from blazz import media as media_service
 from blazz.errors import Invalid, NotFound
 from blazz.store import accounts as accounts_store
 from blazz.store import inbox_queries as q
@@ -261,6 +263,54 @@ async def reply(ws: Workspace, agent: Agent, conversation_id: int, *, text: str 
     return await outbox.send_text(ws, text=text, **common)
 
 
+# -- voice notes ----------------------------------------------------------------------------------------------------
+
+VOICE_MAX_BYTES = 16 * 1024 * 1024  # WhatsApp's audio limit
+VOICE_CONVERT_TIMEOUT_S = 60
+# WhatsApp plays a voice note only as Ogg/Opus. Firefox records that; Chromium records WebM and Safari MP4, which
+# ffmpeg turns into Ogg/Opus (mono 32 kbit/s speech, WhatsApp's own setting for voice notes).
+FFMPEG_ARGS = ("-hide_banner", "-loglevel", "error", "-i", "pipe:0", "-vn", "-ac", "1", "-c:a", "libopus",
+               "-b:a", "32k", "-application", "voip", "-f", "ogg", "pipe:1")
+
+
+def ffmpeg() -> str | None:
+    """The ffmpeg program, when this computer has one."""
+    return shutil.which("ffmpeg")
+
+
+async def to_voice_ogg(data: bytes) -> bytes:
+    """A browser recording as Ogg/Opus: as is when it already is one, else converted by ffmpeg."""
+    if data.startswith(b"OggS"):
+        return data
+    program = ffmpeg()
+    if program is None:
+        raise Invalid("file", "This browser records voice in a format WhatsApp does not play, and the computer "
+                              "running Blazz has no ffmpeg to convert it. Install ffmpeg, or record in Firefox.")
+    proc = await asyncio.create_subprocess_exec(program, *FFMPEG_ARGS, stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(data), VOICE_CONVERT_TIMEOUT_S)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise Invalid("file", "Converting the recording took too long; try a shorter one.") from None
+    if proc.returncode != 0 or not out.startswith(b"OggS"):
+        log.info("voice message conversion failed: %s", err.decode(errors="replace")[:300])
+        raise Invalid("file", "The recording could not be converted to a WhatsApp voice message.")
+    return out
+
+
+async def send_voice(ws: Workspace, agent: Agent, conversation_id: int, recording: bytes) -> Message:
+    """Queue a voice message recorded in the browser (converted to Ogg/Opus where needed)."""
+    await conversation(ws, agent, conversation_id)
+    if not recording:
+        raise Invalid("file", "The recording is empty.")
+    if len(recording) > VOICE_MAX_BYTES:
+        raise Invalid("file", "The recording is too long for one WhatsApp voice message.")
+    stored = await media_service.store_upload(ws, await to_voice_ogg(recording), "voice-message.ogg")
+    return await reply(ws, agent, conversation_id, media_id=stored.id)
+
+
 # -- notes and events -----------------------------------------------------------------------------------------------
 
 
@@ -328,7 +378,10 @@ async def assign(ws: Workspace, agent: Agent, conversation_id: int, assignee_id:
     await _add_line(ws, conversation_id, "event", body, agent.user_id,
                     {"event": "assigned", "assignee_id": assignee_id, "by": agent.user_id},
                     lambda conn, now: q.set_assignee(conn, conversation_id, assignee_id))
-    return await q.conversation(ws.db, conversation_id)
+    updated = await q.conversation(ws.db, conversation_id)
+    await message_webhooks.conversation_event(ws, "conversation.assigned", updated, agent.user_id, agent.name,
+                                              previous_assignee_id=conv.assignee_id)
+    return updated
 
 
 async def set_status(ws: Workspace, agent: Agent, conversation_id: int, status: str) -> ConversationRow:
@@ -341,7 +394,10 @@ async def set_status(ws: Workspace, agent: Agent, conversation_id: int, status: 
     await _add_line(ws, conversation_id, "event", f"{agent.name} {STATUS_WORDS[status]} this conversation",
                     agent.user_id, {"event": "status", "status": status, "by": agent.user_id},
                     lambda conn, now: q.set_status(conn, conversation_id, status, now))
-    return await q.conversation(ws.db, conversation_id)
+    updated = await q.conversation(ws.db, conversation_id)
+    if status == "resolved":
+        await message_webhooks.conversation_event(ws, "conversation.resolved", updated, agent.user_id, agent.name)
+    return updated
 
 
 # -- reading --------------------------------------------------------------------------------------------------------

@@ -20,9 +20,9 @@ from blazz.workspaces import Workspace
 MESSAGES_PAGE = 20
 CONTACTS_PAGE = 8
 MAX_QUERY = 200
-# A prefix of one or two letters expands to thousands of words whose matches all merge before the newest shows
-# (90 ms for "b*" on a million messages, under 1 ms for a three-letter prefix): shorter words match whole.
-PREFIX_MIN = 3
+# The index keeps two- and three-letter prefixes (schema m011); a single letter would expand to thousands of words
+# whose matches all merge before the newest shows (90 ms for "b*" on a million messages), so it matches whole.
+PREFIX_MIN = 2
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 

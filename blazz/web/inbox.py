@@ -7,6 +7,7 @@ fetches `/items`, `/{id}/lines` and `/{id}/header` for what its tab shows.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -55,10 +56,12 @@ class InboxContext:
 
     async def load(self) -> InboxContext:
         rt = runtime_of(self.request)
-        members = await ws_store.members(rt.app_db, self.ws.id)
+        # Three small reads on two databases' reader pools, side by side rather than one after another.
+        members, accounts, settings = await asyncio.gather(
+            ws_store.members(rt.app_db, self.ws.id), accounts_store.all_active(self.ws.db),
+            workspace_settings.load(self.ws.db))
         self.team = {m.user_id: (m.name or m.email.split("@")[0]) for m in members}
-        self.accounts = {a.id: a for a in await accounts_store.all_active(self.ws.db)}
-        settings = await workspace_settings.load(self.ws.db)
+        self.accounts = {a.id: a for a in accounts}
         self.clock = inbox_view.Clock.named(settings.timezone)
         self.filters = inbox.filters_from(self.request.query_params)
         inbox.seen(self.ws, self.agent)
@@ -84,7 +87,7 @@ async def thread_context(ic: InboxContext, conv: ConversationRow, *, around: int
     others = await inbox.contact_conversations(ws, agent, conv.contact_id)
     senders = [ic.accounts[c.account_id] for c in others if c.account_id in ic.accounts]
     return {"conv": conv, "thread": thread, "around": around, "senders": senders,
-            "window_closed": inbox.window_closed(conv, ic.engine_of(conv))}
+            "window_closed": inbox.window_closed(conv, ic.engine_of(conv)), "ffmpeg": inbox.ffmpeg() is not None}
 
 
 async def panel_context(ic: InboxContext, conv: ConversationRow) -> dict[str, Any]:
@@ -242,6 +245,19 @@ class InboxController(Controller):
         thread = await inbox.lines(ws, ic.agent, conv.id, [line.id])
         headers = {"X-Inbox-Conversation": str(conv.id)}
         return html("inbox/_lines.html", headers=headers, **ic.context(conv=conv, thread=thread, paged=False))
+
+    @post("/{conversation_id:int}/voice", status_code=200, request_max_body_size=UPLOAD_LIMIT, **requires("agent"))
+    async def voice(self, request: Request, ws: CurrentWorkspace, me: CurrentMember,
+                    conversation_id: FromPath[int]) -> Template:
+        """A voice message recorded in the browser; answers with the new line, queued."""
+        ic = await _ctx(request, ws, me.role)
+        upload = (await request.form()).get("file")
+        if not isinstance(upload, UploadFile):
+            raise Invalid("file", "Attach the recording as `file`.")
+        line = await inbox.send_voice(ws, ic.agent, conversation_id, await upload.read())
+        conv = await inbox.conversation(ws, ic.agent, line.conversation_id)
+        thread = await inbox.lines(ws, ic.agent, conv.id, [line.id])
+        return html("inbox/_lines.html", **ic.context(conv=conv, thread=thread, paged=False))
 
     @post("/{conversation_id:int}/assign", status_code=200, **requires("agent"))
     async def assign(self, request: Request, ws: CurrentWorkspace, me: CurrentMember,

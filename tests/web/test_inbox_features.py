@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import shutil
 import time
 
 from blazz import ingest
@@ -179,3 +180,23 @@ async def test_outside_the_24_hour_window_a_cloud_api_number_takes_notes_only(sh
     r = await shop.post(f"/{conv}/send", {"text": "halo lagi"})
     assert r.status_code == 422 and "24 hours" in r.text
     assert (await shop.post(f"/{conv}/send", {"text": "follow up besok", "mode": "note"})).status_code == 200
+
+
+async def test_a_voice_message_recorded_as_ogg_goes_out_and_other_formats_need_ffmpeg(shop: Shop):
+    conv = await shop.customer_writes("Bisa voice note?")
+    recording = b"OggS\x00\x02" + bytes(range(200))  # Firefox records Ogg/Opus: sent as it is
+    r = await form_post(shop.client, f"/w/{shop.slug}/inbox/{conv}/voice", {}, htmx=True,
+                        files={"file": ("voice", recording, "audio/ogg;codecs=opus")})
+    assert r.status_code == 200, r.text
+    assert "<audio" in r.text
+    out = await eventually(shop.delivered)
+    assert len(out) == 1 and out[0]["to"] == CUSTOMER
+    webm = b"\x1aE\xdf\xa3" + bytes(300)  # what Chromium records
+    r = await form_post(shop.client, f"/w/{shop.slug}/inbox/{conv}/voice", {}, htmx=True,
+                        files={"file": ("voice", webm, "audio/webm;codecs=opus")})
+    if shutil.which("ffmpeg") is None:
+        assert r.status_code == 422 and "ffmpeg" in r.text
+    else:
+        assert r.status_code == 422 and "could not be converted" in r.text, "not a real recording"
+    thread = (await shop.get(f"/{conv}")).text
+    assert 'data-ffmpeg="' in thread and "/voice" in thread

@@ -383,11 +383,11 @@
   function initThread() {
     var form = composer();
     if (form) setMode(form.dataset.windowClosed === "1" ? "note" : "reply");
-    var voice = doc.querySelector("[data-voice]");
-    if (voice) {
-      voice.disabled = true;
-      voice.title = "Voice messages cannot be recorded here yet: Blazz needs ffmpeg on the computer it runs on to "
-        + "turn a browser recording into a WhatsApp voice note.";
+    var voice = doc.querySelector("[data-voice]"), why = voiceUnavailable(voice);
+    if (voice && why) {
+      voice.setAttribute("aria-disabled", "true");
+      voice.classList.add("unavailable");
+      voice.title = why;
     }
     var scope = thread();
     if (scope && scope.dataset.around) {
@@ -488,6 +488,75 @@
       if (item) item.classList.add("active");
     }
   });
+
+  /* ---------- voice messages ---------- */
+  var OGG = "audio/ogg;codecs=opus", recorder = null, recStart = 0, recTimer = null;
+  function voiceUnavailable(button) {
+    if (!button) return "";
+    if (!window.MediaRecorder || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      return "Voice messages need the microphone, which browsers allow only on https:// or on this computer "
+        + "(localhost). Open Blazz that way to record.";
+    }
+    if (!MediaRecorder.isTypeSupported(OGG) && button.dataset.ffmpeg !== "1") {
+      return "This browser records voice in a format WhatsApp does not play, and the computer running Blazz has "
+        + "no ffmpeg to convert it. Install ffmpeg there, or record in Firefox.";
+    }
+    return "";
+  }
+  function recordingShown(on) {
+    var bar = doc.getElementById("composer-recording"), b = doc.querySelector("[data-voice]");
+    if (bar) bar.hidden = !on;
+    if (b) { b.classList.toggle("recording", on); b.setAttribute("aria-pressed", String(on)); }
+    clearInterval(recTimer);
+    if (on) {
+      recTimer = setInterval(function () {
+        var s = Math.floor((Date.now() - recStart) / 1000), out = doc.querySelector("[data-rec-time]");
+        if (out) out.textContent = Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
+      }, 500);
+    }
+  }
+  function stopRecording(send) {
+    if (!recorder) return;
+    recorder.sendIt = send;
+    recorder.stop();
+  }
+  function startRecording(button) {
+    navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
+      var type = MediaRecorder.isTypeSupported(OGG) ? OGG : "";
+      var rec = new MediaRecorder(stream, type ? { mimeType: type } : undefined), chunks = [];
+      var id = openId();
+      rec.ondataavailable = function (e) { if (e.data.size) chunks.push(e.data); };
+      rec.onstop = function () {
+        stream.getTracks().forEach(function (t) { t.stop(); });
+        recorder = null;
+        recordingShown(false);
+        if (!rec.sendIt || !chunks.length || openId() !== id) return;
+        var body = new FormData();
+        body.append("file", new Blob(chunks, { type: rec.mimeType }), "voice");
+        fetch(button.dataset.url, { method: "POST", body: body, credentials: "same-origin",
+                                    headers: { "x-csrftoken": csrf(), "HX-Request": "true" } })
+          .then(function (r) { return r.text().then(function (t) { return { ok: r.ok, text: t }; }); })
+          .then(function (r) {
+            if (r.ok) { upsertLines(r.text, { scroll: true, force: true }); return; }
+            var msg = parse(r.text).querySelector(".toast");
+            Blazz.toast(msg ? msg.textContent : "The voice message could not be sent.", "error");
+          });
+      };
+      recorder = rec;
+      recStart = Date.now();
+      rec.start();
+      recordingShown(true);
+    }).catch(function () {
+      Blazz.toast("The microphone is blocked for this site; allow it in the browser to record.", "warning");
+    });
+  }
+  doc.addEventListener("click", function (e) {
+    var b = e.target instanceof Element && e.target.closest("[data-voice]");
+    if (!b) return;
+    if (b.classList.contains("unavailable")) { Blazz.toast(b.title, "info", { timeout: 8000 }); return; }
+    if (recorder) stopRecording(true); else startRecording(b);
+  });
+  doc.addEventListener("keydown", function (e) { if (e.key === "Escape" && recorder) stopRecording(false); });
 
   /* ---------- "/" canned replies and "@" mentions in the composer ---------- */
   var menu = { items: [], index: 0, kind: null, start: 0 }, canned = { id: null, list: null };
