@@ -1,9 +1,10 @@
-"""The message events of outgoing webhooks: `message.received`, `message.sent` and `message.status`.
+"""The message and conversation events of outgoing webhooks: `message.received`, `message.sent`,
+`message.status`, `conversation.assigned` and `conversation.resolved`.
 
-The pipeline calls these after it recorded the change: ingest (its hook, for new live messages), the delivery
-worker (sent and failed sends) and receipts (delivered, read, failed). All events of one call are stored in one
-transaction; nothing is read or written when no webhook subscribes to the event. A failure here is logged and
-never undoes or delays the message itself.
+Callers emit after they recorded the change: ingest (its hook, for new live messages), the delivery worker (sent
+and failed sends), receipts (delivered, read, failed) and the inbox (assignment, resolving). All events of one call
+are stored in one transaction; nothing is read or written when no webhook subscribes to the event. A failure here
+is logged and never undoes or delays the change itself.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from blazz.store import contacts as contacts_store
 from blazz.store import conversations as conversations_store
 from blazz.store import messages as messages_store
 from blazz.store.contacts import Contact
+from blazz.store.inbox_queries import ConversationRow
 from blazz.store.messages import Message
 from blazz.workspaces import Workspace
 
@@ -93,3 +95,23 @@ def _payloads(conn: sqlite3.Connection, message_ids: list[int]) -> list[dict[str
                                            if conversation is not None else None)
         out.append(message_data(m, contacts[m.conversation_id]))
     return out
+
+
+def conversation_data(c: ConversationRow) -> dict[str, Any]:
+    return {
+        "id": c.id, "status": c.status, "assignee_id": c.assignee_id, "account_id": c.account_id,
+        "contact": {"id": c.contact_id, "phone": c.contact_phone, "name": c.contact_name, "is_group": c.is_group},
+        "last_message_at": _iso(c.last_message_at), "resolved_at": _iso(c.resolved_at),
+        "created_at": _iso(c.created_at),
+    }
+
+
+async def conversation_event(ws: Workspace, event: str, conversation: ConversationRow, by_user_id: int | None,
+                             by_name: str, **extra: Any) -> None:
+    """`conversation.assigned` or `conversation.resolved`, with who did it (a member, an API token, Blazz)."""
+    try:
+        if await webhooks.subscribed(ws, event):
+            await webhooks.emit(ws, event, {"conversation": conversation_data(conversation),
+                                            "by": {"user_id": by_user_id, "name": by_name}, **extra})
+    except Exception:
+        log.exception("could not queue %s for conversation %s (workspace=%s)", event, conversation.id, ws.slug)

@@ -23,10 +23,16 @@ def of_type(receiver: WebhookReceiver, name: str) -> list[dict]:
     return [data for kind, data in events(receiver) if kind == name]
 
 
+async def subscribe(h, receiver: WebhookReceiver, events: list[str]):
+    """Subscribe the receiver; a failed attempt (a busy machine) is retried at once, not after seconds."""
+    h.rt.webhooks.retry_base_s = h.rt.webhooks.retry_cap_s = 0.05
+    return await webhooks.create(h.ws, ME, receiver.url, events, allow_private=True)
+
+
 async def test_an_inbound_message_and_its_automatic_answer_are_posted_in_order(tmp_path):
     with WebhookReceiver() as receiver:
         async with running(tmp_path) as h:
-            hook, secret = await webhooks.create(h.ws, ME, receiver.url, MESSAGE_EVENTS, allow_private=True)
+            hook, secret = await subscribe(h, receiver, MESSAGE_EVENTS)
             await h.engine.configure(receipt_delay_ms=20, read_delay_ms=60)
             await automation.create(h.ws, ME, trigger="contains", pattern="harga", reply={"text": "Rp 10.000"})
             await h.engine.inbound(customer(1), "Harga kopi?", name="Budi")
@@ -54,7 +60,7 @@ async def test_an_inbound_message_and_its_automatic_answer_are_posted_in_order(t
 async def test_a_failed_send_is_a_status_event_and_phone_messages_are_sent_events(tmp_path):
     with WebhookReceiver() as receiver:
         async with running(tmp_path) as h:
-            await webhooks.create(h.ws, ME, receiver.url, ["message.sent", "message.status"], allow_private=True)
+            await subscribe(h, receiver, ["message.sent", "message.status"])
             await h.engine.configure(not_on_whatsapp=[customer(2)])
             failed = await outbox.send_text(h.ws, text="Halo", to=customer(2))
             await until(lambda: of_type(receiver, "message.status"))
@@ -82,7 +88,27 @@ async def test_no_subscriber_means_no_event_rows(tmp_path):
 async def test_a_burst_of_sends_is_one_event_per_message(tmp_path):
     with WebhookReceiver() as receiver:
         async with running(tmp_path) as h:
-            await webhooks.create(h.ws, ME, receiver.url, ["message.sent"], allow_private=True)
+            await subscribe(h, receiver, ["message.sent"])
             queued = [await outbox.send_text(h.ws, text=f"Promo {n}", to=customer(10 + n)) for n in range(30)]
             await until(lambda: len(of_type(receiver, "message.sent")) == 30, within=20)
             assert sorted(d["message"]["id"] for d in of_type(receiver, "message.sent")) == [m.id for m in queued]
+
+
+async def test_assigning_and_resolving_a_conversation_are_posted(tmp_path):
+    from blazz import inbox
+    with WebhookReceiver() as receiver:
+        async with running(tmp_path) as h:
+            await subscribe(h, receiver, ["conversation.assigned", "conversation.resolved"])
+            await h.engine.inbound(customer(1), "Halo", name="Budi")
+            conv_id = await until(lambda: h.ws.db.fetchval("SELECT id FROM conversations"))
+            owner = inbox.Agent(1, "Sari", "owner")
+            await inbox.assign(h.ws, owner, conv_id, 1, {1: "Sari"})
+            await inbox.set_status(h.ws, owner, conv_id, "pending")  # not an event
+            await inbox.set_status(h.ws, owner, conv_id, "resolved")
+            await until(lambda: len(receiver.received) == 2)
+            [(first, assigned), (second, resolved)] = events(receiver)
+            assert first == "conversation.assigned" and second == "conversation.resolved"
+            assert assigned["conversation"]["assignee_id"] == 1 and assigned["previous_assignee_id"] is None
+            assert assigned["by"] == {"user_id": 1, "name": "Sari"}
+            assert assigned["conversation"]["contact"]["phone"] == customer(1)
+            assert resolved["conversation"]["status"] == "resolved" and resolved["conversation"]["resolved_at"]
