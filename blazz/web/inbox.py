@@ -8,6 +8,7 @@ fetches `/items`, `/{id}/lines` and `/{id}/header` for what its tab shows.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -17,7 +18,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import File, Response, Template
 
-from blazz import canned_replies, contacts, inbox, outbox, search, workspace_settings
+from blazz import canned_replies, contacts, inbox, outbox, search, templates, workspace_settings
 from blazz import media as media_service
 from blazz.errors import Invalid, NotFound
 from blazz.store import accounts as accounts_store
@@ -40,6 +41,10 @@ def html(template: str, status_code: int = 200, headers: dict | None = None, **c
 
 def _ids(value: str | None, limit: int = 100) -> list[int]:
     return [int(v) for v in (value or "").split(",") if v.strip().isdigit() and len(v.strip()) < 19][:limit]
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "untitled"
 
 
 def _int(value: Any) -> int | None:
@@ -208,7 +213,8 @@ class InboxController(Controller):
     @get("/{conversation_id:int}/canned", **requires("agent"))
     async def canned(self, request: Request, ws: CurrentWorkspace, me: CurrentMember,
                      conversation_id: FromPath[int]) -> Response:
-        """Canned replies with this conversation's contact filled in, for the composer's `/` menu."""
+        """Canned replies, then the workspace's message templates, with this conversation's contact filled in:
+        the composer's `/` menu (a template's file header is left out: attach it by hand)."""
         ic = await _ctx(request, ws, me.role)
         conv = await inbox.conversation(ws, ic.agent, conversation_id)
         contact = await contacts.get(ws, conv.contact_id)
@@ -216,6 +222,8 @@ class InboxController(Controller):
         values["agent_name"] = ic.agent.name
         body = [{"shortcut": r.shortcut, "title": r.title, "text": canned_replies.fill(r.body, values)}
                 for r in await canned_replies.all_replies(ws)]
+        body += [{"shortcut": "template-" + _slug(t.name), "title": f"Template: {t.name}",
+                  "text": templates.compose(t.body, t.footer, values)} for t in await templates.list_all(ws)]
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 
     # -- actions ----------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import re
 import shutil
 import time
 
-from blazz import ingest
+from blazz import ingest, templates
 from blazz.store import accounts as accounts_store
 from blazz.whatsapp.events import InboundMessage
 from tests.conftest import form_post
@@ -30,9 +30,12 @@ async def test_canned_replies_are_written_by_admins_and_filled_for_the_contact(s
     r = await form_post(shop.client, page, {"shortcut": "two words", "body": "x"})
     assert r.status_code == 422
     conv = await shop.customer_writes("Halo", name="Rina Wati")
+    await templates.create(shop.ws, templates.TemplateInput(name="Order shipped", body="Halo {{first_name|Kak}},"
+                                                            " pesanan dikirim", footer="Toko Sinar"))
     filled = json.loads((await shop.get(f"/{conv}/canned")).text)
-    assert filled == [{"shortcut": "thanks", "title": "Thank you",
-                       "text": "Terima kasih Rina! Salam, Sari. {{nope}}"}]
+    assert filled == [{"shortcut": "thanks", "title": "Thank you", "text": "Terima kasih Rina! Salam, Sari. {{nope}}"},
+                      {"shortcut": "template-order-shipped", "title": "Template: Order shipped",
+                       "text": "Halo Rina, pesanan dikirim\n\nToko Sinar"}]
 
     reply_id = int(re.search(r'canned-replies/(\d+)/delete', r.text).group(1))
     r = await form_post(shop.client, f"{page}{reply_id}", {"shortcut": "thanks", "body": "Makasih {{name}}"})
