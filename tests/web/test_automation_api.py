@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.web.test_api_base import make_token
+from tests.web.test_openapi_schemathesis import server  # noqa: F401  (a real server for the fuzz run)
 
 
 @pytest.fixture
@@ -194,3 +195,31 @@ async def test_bad_business_hours_are_422_naming_the_field(client, admin):
         assert r.status_code == 422, (body, r.text)
         assert field in r.json()["error"]["details"], (body, r.json())
     assert await stored() == before
+
+
+@pytest.mark.timeout(180)
+def test_fuzzed_automation_requests_get_no_server_error_and_match_the_document(server):  # noqa: F811
+    """The automation operations get their own bounded schemathesis run (the suite-wide one may run out of budget
+    before reaching them)."""
+    from tests.web import test_openapi_schemathesis as fuzz
+
+    base_url, token = server
+    schema = fuzz.schemathesis.openapi.from_url(f"{base_url}/api/v1/openapi.json")
+    operations = [r.ok() for r in schema.get_all_operations()]
+    ours = [o for o in operations if o.path.startswith(("/api/v1/auto-replies", "/api/v1/business-hours"))]
+    assert len(ours) == 8
+    failures = []
+    for operation in ours:
+        @fuzz.given(case=operation.as_strategy())
+        @fuzz.hypothesis_settings(max_examples=30, deadline=None, database=None, derandomize=True,
+                                  phases=[fuzz.Phase.explicit, fuzz.Phase.generate],
+                                  suppress_health_check=list(fuzz.HealthCheck))
+        def run(case):
+            case.call_and_validate(base_url=base_url, headers={"Authorization": f"Bearer {token}"},
+                                   checks=fuzz.CHECKS, timeout=10)
+
+        try:
+            run()
+        except (Exception, BaseExceptionGroup) as exc:
+            failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:1500]}")
+    assert not failures, "\n\n".join(failures)
