@@ -16,7 +16,7 @@ from litestar.plugins.htmx import HTMXTemplate
 from litestar.response import Redirect, Template
 from markupsafe import Markup, escape
 
-from blazz import automation, business_hours, templates, workspace_settings
+from blazz import auto_replies, automation, business_hours, templates, workspace_settings
 from blazz import media as media_service
 from blazz.errors import DomainError, Invalid
 from blazz.store import accounts as accounts_store
@@ -94,7 +94,7 @@ class AutomationController(Controller):
     # -- rules ----------------------------------------------------------------------------------------------------
 
     async def _rules_context(self, request: Request, ws: Workspace) -> dict[str, Any]:
-        rules = await automation.list_rules(ws)
+        rules = await auto_replies.list_rules(ws)
         names = {t.id: t.name for t in await templates.list_all(ws)}
         return {**await _shared(request, ws), "rules": rules, "template_names": names, "triggers": dict(
             (key, label) for key, label, _ in TRIGGERS)}
@@ -108,19 +108,19 @@ class AutomationController(Controller):
     @post("/rules/{rule_id:int}/active", status_code=200, **requires("admin"))
     async def set_active(self, request: Request, ws: CurrentWorkspace, rule_id: FromPath[int]) -> HTMXTemplate:
         on = (await request.form()).get("active") == "on"
-        rule = await automation.update(ws, actor_of(request), rule_id, active=on)
+        rule = await auto_replies.update(ws, actor_of(request), rule_id, active=on)
         return HTMXTemplate(template_name="automation/_rules.html", context=await self._rules_context(request, ws),
                             headers=_toast(f"{_label(rule)} is {'on' if on else 'off'}."))
 
     @post("/rules/{rule_id:int}/move", status_code=200, **requires("admin"))
     async def move(self, request: Request, ws: CurrentWorkspace, rule_id: FromPath[int]) -> Template:
-        await automation.move(ws, actor_of(request), rule_id, str((await request.form()).get("direction") or ""))
+        await auto_replies.move(ws, actor_of(request), rule_id, str((await request.form()).get("direction") or ""))
         return fragment("automation/_rules.html", **await self._rules_context(request, ws))
 
     @post("/rules/{rule_id:int}/delete", status_code=200, **requires("admin"))
     async def delete(self, request: Request, ws: CurrentWorkspace, rule_id: FromPath[int]) -> HTMXTemplate:
-        rule = await automation.get(ws, rule_id)
-        await automation.delete(ws, actor_of(request), rule_id)
+        rule = await auto_replies.get(ws, rule_id)
+        await auto_replies.delete(ws, actor_of(request), rule_id)
         return HTMXTemplate(template_name="automation/_rules.html", context=await self._rules_context(request, ws),
                             headers=_toast(f"{_label(rule)} deleted."))
 
@@ -133,7 +133,7 @@ class AutomationController(Controller):
             found = await automation.test(ws, text, account_id=account_id, first_message=form.get("first") == "on")
         except Invalid as exc:
             return fragment("automation/_test_result.html", 422, error=exc.message, test=None)
-        preview = await automation.preview(ws, found.rule) if found.rule else ""
+        preview = await auto_replies.preview(ws, found.rule) if found.rule else ""
         return fragment("automation/_test_result.html", ws=ws, test=found, preview=preview, text=text, error=None,
                         triggers=dict((key, label) for key, label, _ in TRIGGERS), duration=duration, marked=marked)
 
@@ -149,17 +149,17 @@ class AutomationController(Controller):
         return page(request, "automation/rule.html", status, **await _shared(request, ws), rule=rule, form=form,
                     errors=errors, triggers=TRIGGERS, media=media, variables=variables,
                     template_list=await templates.list_all(ws),
-                    cooldowns=choices(COOLDOWNS, form.get("cooldown_s", automation.DEFAULT_COOLDOWN_S)))
+                    cooldowns=choices(COOLDOWNS, form.get("cooldown_s", auto_replies.DEFAULT_COOLDOWN_S)))
 
     @get("/rules/new", **requires("admin"))
     async def new(self, request: Request, ws: CurrentWorkspace) -> Template:
-        form = {"trigger": "contains", "cooldown_s": automation.DEFAULT_COOLDOWN_S, "active": True, "scope": "all",
+        form = {"trigger": "contains", "cooldown_s": auto_replies.DEFAULT_COOLDOWN_S, "active": True, "scope": "all",
                 "account_ids": [], "reply_kind": "text"}
         return await self._form_page(request, ws, None, form, {})
 
     @get("/rules/{rule_id:int}", **requires("admin"))
     async def edit(self, request: Request, ws: CurrentWorkspace, rule_id: FromPath[int]) -> Template:
-        rule = await automation.get(ws, rule_id)
+        rule = await auto_replies.get(ws, rule_id)
         form = {"name": rule.name, "trigger": rule.trigger, "pattern": rule.pattern, "reply_text": rule.reply_text,
                 "media_id": rule.reply_media_id, "template_id": rule.reply_template_id,
                 "reply_kind": "template" if rule.reply_template_id else "text", "cooldown_s": rule.cooldown_s,
@@ -173,7 +173,7 @@ class AutomationController(Controller):
 
     @post("/rules/{rule_id:int}", request_max_body_size=UPLOAD_LIMIT, **requires("admin"))
     async def update(self, request: Request, ws: CurrentWorkspace, rule_id: FromPath[int]) -> Template | Redirect:
-        return await self._save(request, ws, await automation.get(ws, rule_id))
+        return await self._save(request, ws, await auto_replies.get(ws, rule_id))
 
     async def _save(self, request: Request, ws: Workspace, rule: Rule | None) -> Template | Redirect:
         raw = await request.form()
@@ -190,9 +190,9 @@ class AutomationController(Controller):
                     raise Invalid("file", exc.message) from None
             data = _rule_data(form)
             if rule is None:
-                saved = await automation.create(ws, actor_of(request), **data)
+                saved = await auto_replies.create(ws, actor_of(request), **data)
             else:
-                saved = await automation.update(ws, actor_of(request), rule.id, **data)
+                saved = await auto_replies.update(ws, actor_of(request), rule.id, **data)
         except Invalid as exc:
             field = FORM_FIELDS.get(exc.field, exc.field)
             known = {"name", "trigger", "pattern", "reply_text", "file", "template_id", "account_ids", "cooldown_s"}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from blazz import audit, automation, contacts, outbox
+from blazz import audit, auto_replies, automation, contacts, outbox
 from blazz.errors import Invalid, NotFound
 from blazz.store import auto_replies as store
 from blazz.store import messages as messages_store
@@ -38,12 +38,12 @@ async def _all_sent(h) -> bool:
 
 async def test_a_keyword_rule_answers_with_variables_through_the_normal_lane(tmp_path):
     async with running(tmp_path) as h:
-        rule = await automation.create(h.ws, ME, trigger="contains", pattern="price, harga",
+        rule = await auto_replies.create(h.ws, ME, trigger="contains", pattern="price, harga",
                                        reply={"text": "Hi {{first_name|there}}, our price list: shop.example/prices"})
         await h.engine.inbound(customer(1), "Berapa HARGA-nya?", name="Budi Santoso")
         await until(lambda: replies(h, customer(1)))
         assert await replies(h, customer(1)) == ["Hi Budi, our price list: shop.example/prices"]
-        rule = await automation.get(h.ws, rule.id)
+        rule = await auto_replies.get(h.ws, rule.id)
         assert rule.hits == 1 and rule.last_hit_at is not None
         await h.engine.inbound(customer(2), "hello")  # no keyword: no answer
         await asyncio.sleep(0.2)
@@ -54,7 +54,7 @@ async def test_answers_wait_in_the_normal_lane_while_the_number_is_offline(tmp_p
     from blazz.whatsapp.events import Inbound
     from tests.unit.test_ingest import message
     async with running(tmp_path, connect=False) as h:
-        await automation.create(h.ws, ME, trigger="any", reply={"text": "We got it"})
+        await auto_replies.create(h.ws, ME, trigger="any", reply={"text": "We got it"})
         await h.rt.on_whatsapp_event(Inbound(h.key, message("3EB0OFF1", "halo", phone=customer(1))))
         await until(lambda: queued(h))
         assert await queued(h) == [("We got it", "queued", 1)]  # lane 1 = normal: after agents, before campaigns
@@ -64,7 +64,7 @@ async def test_answers_wait_in_the_normal_lane_while_the_number_is_offline(tmp_p
 
 async def test_the_cooldown_is_per_contact(tmp_path):
     async with running(tmp_path) as h:
-        await automation.create(h.ws, ME, trigger="exact", pattern="menu", reply={"text": "Our menu"}, cooldown_s=600)
+        await auto_replies.create(h.ws, ME, trigger="exact", pattern="menu", reply={"text": "Our menu"}, cooldown_s=600)
         await h.engine.inbound(customer(1), "Menu")
         await until(lambda: replies(h, customer(1)))
         await h.engine.inbound(customer(1), "menu!")  # again within ten minutes: silent
@@ -83,20 +83,20 @@ async def test_the_cooldown_is_per_contact(tmp_path):
 
 async def test_the_first_matching_rule_in_priority_order_answers_and_moving_changes_it(tmp_path):
     async with running(tmp_path) as h:
-        general = await automation.create(h.ws, ME, trigger="contains", pattern="order",
+        general = await auto_replies.create(h.ws, ME, trigger="contains", pattern="order",
                                           reply={"text": "general"}, cooldown_s=0)
-        specific = await automation.create(h.ws, ME, trigger="starts_with", pattern="order status",
+        specific = await auto_replies.create(h.ws, ME, trigger="starts_with", pattern="order status",
                                            reply={"text": "specific"}, cooldown_s=0)
         assert (general.priority, specific.priority) == (1, 2)
         await h.engine.inbound(customer(1), "order status 42")
         await until(lambda: replies(h, customer(1)))
-        rules = await automation.move(h.ws, ME, specific.id, "up")
+        rules = await auto_replies.move(h.ws, ME, specific.id, "up")
         assert [r.id for r in rules] == [specific.id, general.id]
         await h.engine.inbound(customer(1), "order status 43")
         await until(lambda: len(h.delivered(customer(1))) == 2)
         assert await replies(h, customer(1)) == ["general", "specific"]
         # An inactive rule is passed over.
-        await automation.update(h.ws, ME, specific.id, active=False)
+        await auto_replies.update(h.ws, ME, specific.id, active=False)
         await h.engine.inbound(customer(1), "order status 44")
         await until(lambda: len(h.delivered(customer(1))) == 3)
         assert (await replies(h, customer(1)))[-1] == "general"
@@ -104,8 +104,8 @@ async def test_the_first_matching_rule_in_priority_order_answers_and_moving_chan
 
 async def test_a_matching_rule_in_its_cooldown_keeps_lower_rules_silent(tmp_path):
     async with running(tmp_path) as h:
-        await automation.create(h.ws, ME, trigger="contains", pattern="price", reply={"text": "prices"})
-        await automation.create(h.ws, ME, trigger="any", reply={"text": "we will answer soon"}, cooldown_s=0)
+        await auto_replies.create(h.ws, ME, trigger="contains", pattern="price", reply={"text": "prices"})
+        await auto_replies.create(h.ws, ME, trigger="any", reply={"text": "we will answer soon"}, cooldown_s=0)
         await h.engine.inbound(customer(1), "price?")
         await until(lambda: replies(h, customer(1)))
         await h.engine.inbound(customer(1), "price again?")
@@ -119,7 +119,7 @@ async def test_a_rule_scoped_to_one_number_answers_only_there(tmp_path):
     async with running(tmp_path) as h:
         other = await h.add_number("Warehouse", "+6281100000002")
         await h.connect(other)
-        await automation.create(h.ws, ME, trigger="any", reply={"text": "front desk"}, account_ids=[h.account_id])
+        await auto_replies.create(h.ws, ME, trigger="any", reply={"text": "front desk"}, account_ids=[h.account_id])
         other_engine = h.rt.sessions.engine((h.ws.id, other))
         await other_engine.inbound(customer(1), "halo warehouse")
         await h.engine.inbound(customer(2), "halo front")
@@ -127,13 +127,13 @@ async def test_a_rule_scoped_to_one_number_answers_only_there(tmp_path):
         await asyncio.sleep(0.2)
         assert other_engine.delivered(customer(1)) == []
         with pytest.raises(Invalid) as exc:
-            await automation.create(h.ws, ME, trigger="any", reply={"text": "x"}, account_ids=[999])
+            await auto_replies.create(h.ws, ME, trigger="any", reply={"text": "x"}, account_ids=[999])
         assert exc.value.field == "account_ids"
 
 
 async def test_first_message_answers_only_a_new_contacts_first_message(tmp_path):
     async with running(tmp_path) as h:
-        await automation.create(h.ws, ME, trigger="first_message", reply={"text": "Welcome, {{name|friend}}!"},
+        await auto_replies.create(h.ws, ME, trigger="first_message", reply={"text": "Welcome, {{name|friend}}!"},
                                 cooldown_s=0)
         await h.engine.inbound(customer(1), "Halo", name="Sari")
         await h.engine.inbound(customer(1), "Saya mau tanya")
@@ -150,7 +150,7 @@ async def test_first_message_answers_only_a_new_contacts_first_message(tmp_path)
 
 async def test_two_bots_answering_each_other_stop_after_a_few_rounds(tmp_path):
     async with running(tmp_path) as h:
-        await automation.create(h.ws, ME, trigger="any", reply={"text": "Thanks for your message"}, cooldown_s=0)
+        await auto_replies.create(h.ws, ME, trigger="any", reply={"text": "Thanks for your message"}, cooldown_s=0)
         for n in range(12):  # the other side is a bot that answers every message we send
             await h.engine.inbound(customer(1), f"Auto-reply {n}: we got your message")
         await settle(h)
@@ -160,7 +160,7 @@ async def test_two_bots_answering_each_other_stop_after_a_few_rounds(tmp_path):
 
 async def test_groups_opted_out_contacts_and_stale_messages_get_no_answer(tmp_path):
     async with running(tmp_path) as h:
-        await automation.create(h.ws, ME, trigger="any", reply={"text": "auto"}, cooldown_s=0)
+        await auto_replies.create(h.ws, ME, trigger="any", reply={"text": "auto"}, cooldown_s=0)
         await h.engine.inbound(customer(1), "STOP")  # opt-out word: the contact is opted out by this message
         await h.engine.inbound(customer(4), "halo")
         await until(lambda: replies(h, customer(4)))
@@ -185,21 +185,21 @@ async def test_a_reply_with_a_file_sends_the_file_with_the_caption(tmp_path):
         png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4"
                b"\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
         stored = await media.store_upload(h.ws, png, "menu.png")
-        await automation.create(h.ws, ME, trigger="exact", pattern="menu",
+        await auto_replies.create(h.ws, ME, trigger="exact", pattern="menu",
                                 reply={"text": "Menu for {{first_name}}", "media_id": stored.id})
         await h.engine.inbound(customer(1), "menu", name="Rina")
         [sent] = await until(lambda: h.delivered(customer(1)))
         assert sent["text"] == "Menu for Rina" and sent["media"]
         with pytest.raises(Invalid) as exc:
-            await automation.create(h.ws, ME, trigger="any", reply={"media_id": 4242})
+            await auto_replies.create(h.ws, ME, trigger="any", reply={"media_id": 4242})
         assert exc.value.field == "reply.media_id"
 
 
 async def test_a_regex_that_runs_out_of_time_never_answers_and_the_next_rule_still_does(tmp_path):
     async with running(tmp_path) as h:
-        slow = await automation.create(h.ws, ME, trigger="regex", pattern=r"(?:.*Z,){12}P",
+        slow = await auto_replies.create(h.ws, ME, trigger="regex", pattern=r"(?:.*Z,){12}P",
                                        reply={"text": "regex"}, cooldown_s=0)
-        await automation.create(h.ws, ME, trigger="contains", pattern="z", reply={"text": "fallback"}, cooldown_s=0)
+        await auto_replies.create(h.ws, ME, trigger="contains", pattern="z", reply={"text": "fallback"}, cooldown_s=0)
         started = time.monotonic()
         found = await automation.test(h.ws, "Z," * 2000)
         assert time.monotonic() - started < 2.0
@@ -207,25 +207,25 @@ async def test_a_regex_that_runs_out_of_time_never_answers_and_the_next_rule_sti
         await h.engine.inbound(customer(1), "Z," * 2000)
         await until(lambda: replies(h, customer(1)))
         assert await replies(h, customer(1)) == ["fallback"]
-        assert (await automation.get(h.ws, slow.id)).hits == 0
+        assert (await auto_replies.get(h.ws, slow.id)).hits == 0
 
 
 async def test_catastrophic_and_broken_patterns_are_refused_when_saved(tmp_path):
     async with running(tmp_path, connect=False) as h:
         for pattern in (r"(a+)+$", r"^(\w+\s?)*$!", r"(x+x+)+y"):
             try:
-                await automation.create(h.ws, ME, trigger="regex", pattern=pattern, reply={"text": "x"})
+                await auto_replies.create(h.ws, ME, trigger="regex", pattern=pattern, reply={"text": "x"})
             except Invalid as exc:
                 assert exc.field == "pattern" and "too long" in exc.message
             else:  # the regex engine handles this shape fast: it is then safe to keep
                 assert automation.compile_pattern(pattern).search("a" * 4096 + "!", timeout=0.25) is None
         with pytest.raises(Invalid) as exc:
-            await automation.create(h.ws, ME, trigger="regex", pattern=r"(a+)+$", reply={"text": "x"})
+            await auto_replies.create(h.ws, ME, trigger="regex", pattern=r"(a+)+$", reply={"text": "x"})
         assert exc.value.field == "pattern"
         with pytest.raises(Invalid) as exc:
-            await automation.create(h.ws, ME, trigger="regex", pattern="(unclosed", reply={"text": "x"})
+            await auto_replies.create(h.ws, ME, trigger="regex", pattern="(unclosed", reply={"text": "x"})
         assert exc.value.field == "pattern" and "not valid" in exc.value.message
-        assert r"(a+)+$" not in [r.pattern for r in await automation.list_rules(h.ws)]
+        assert r"(a+)+$" not in [r.pattern for r in await auto_replies.list_rules(h.ws)]
 
 
 @pytest.mark.parametrize(("data", "field"), [
@@ -247,37 +247,38 @@ async def test_catastrophic_and_broken_patterns_are_refused_when_saved(tmp_path)
 async def test_bad_rules_are_refused_naming_the_field(tmp_path, data, field):
     async with running(tmp_path, connect=False) as h:
         with pytest.raises(Invalid) as exc:
-            await automation.create(h.ws, ME, **data)
+            await auto_replies.create(h.ws, ME, **data)
         assert exc.value.field == field
 
 
 async def test_test_box_shows_the_answering_rule_and_what_else_matches(tmp_path):
     async with running(tmp_path, connect=False) as h:
-        off = await automation.create(h.ws, ME, trigger="contains", pattern="jam", reply={"text": "off"}, active=False)
-        hours = await automation.create(h.ws, ME, trigger="contains", pattern="jam buka, open",
+        off = await auto_replies.create(h.ws, ME, trigger="contains", pattern="jam", reply={"text": "off"},
+                                        active=False)
+        hours = await auto_replies.create(h.ws, ME, trigger="contains", pattern="jam buka, open",
                                         reply={"text": "09-17"})
-        anything = await automation.create(h.ws, ME, trigger="any", reply={"text": "any"})
-        welcome = await automation.create(h.ws, ME, trigger="first_message", reply={"text": "hi"}, priority=1)
+        anything = await auto_replies.create(h.ws, ME, trigger="any", reply={"text": "any"})
+        welcome = await auto_replies.create(h.ws, ME, trigger="first_message", reply={"text": "hi"}, priority=1)
         found = await automation.test(h.ws, "Jam buka berapa?")
         assert found.rule.id == hours.id and [r.id for r in found.later] == [anything.id]
         assert [r.id for r in found.inactive] == [off.id]
         assert (await automation.test(h.ws, "hello", first_message=True)).rule.id == welcome.id
         assert (await automation.test(h.ws, "")).rule.id == anything.id  # a photo without caption
-        assert (await automation.get(h.ws, hours.id)).hits == 0
+        assert (await auto_replies.get(h.ws, hours.id)).hits == 0
 
 
 async def test_deleting_a_rule_forgets_its_cooldowns(tmp_path):
     async with running(tmp_path) as h:
-        rule = await automation.create(h.ws, ME, trigger="any", reply={"text": "x"})
+        rule = await auto_replies.create(h.ws, ME, trigger="any", reply={"text": "x"})
         await h.engine.inbound(customer(1), "halo")
         await until(lambda: replies(h, customer(1)))
         assert await h.ws.db.fetchval("SELECT count(*) FROM automation_sends") == 1
-        await automation.delete(h.ws, ME, rule.id)
+        await auto_replies.delete(h.ws, ME, rule.id)
         assert await h.ws.db.fetchval("SELECT count(*) FROM automation_sends") == 0
         with pytest.raises(NotFound):
-            await automation.get(h.ws, rule.id)
+            await auto_replies.get(h.ws, rule.id)
         with pytest.raises(NotFound):
-            await automation.delete(h.ws, ME, rule.id)
+            await auto_replies.delete(h.ws, ME, rule.id)
         entries = await h.ws.db.fetchall("SELECT action FROM audit_log WHERE action LIKE 'auto_reply.%' ORDER BY id")
         assert [e[0] for e in entries] == ["auto_reply.created", "auto_reply.deleted"]
 
@@ -295,18 +296,19 @@ async def test_replies_with_unknown_variables_are_refused_and_templates_answer_w
     from blazz import templates
     async with running(tmp_path) as h:
         with pytest.raises(Invalid) as exc:
-            await automation.create(h.ws, ME, trigger="any", reply={"text": "Hi {{frist_name}}"})
+            await auto_replies.create(h.ws, ME, trigger="any", reply={"text": "Hi {{frist_name}}"})
         assert exc.value.field == "reply.text" and "frist_name" in exc.value.message
         with pytest.raises(Invalid) as exc:
-            await automation.create(h.ws, ME, trigger="any", reply={"template_id": 77})
+            await auto_replies.create(h.ws, ME, trigger="any", reply={"template_id": 77})
         assert exc.value.field == "reply.template_id"
         template = await templates.create(h.ws, templates.TemplateInput(
             name="Opening hours", body="Halo {{first_name|Kak}}, we open 09:00-17:00.", footer="Toko Sinar"))
         with pytest.raises(Invalid) as exc:
-            await automation.create(h.ws, ME, trigger="any", reply={"template_id": template.id, "text": "and"})
+            await auto_replies.create(h.ws, ME, trigger="any", reply={"template_id": template.id, "text": "and"})
         assert exc.value.field == "reply.template_id"
-        rule = await automation.create(h.ws, ME, trigger="contains", pattern="buka", reply={"template_id": template.id})
-        assert await automation.preview(h.ws, rule) == "Halo Budi, we open 09:00-17:00.\n\nToko Sinar"
+        rule = await auto_replies.create(h.ws, ME, trigger="contains", pattern="buka",
+                                         reply={"template_id": template.id})
+        assert await auto_replies.preview(h.ws, rule) == "Halo Budi, we open 09:00-17:00.\n\nToko Sinar"
         await h.engine.inbound(customer(1), "Jam berapa buka?")
         [sent] = await until(lambda: h.delivered(customer(1)))
         assert sent["text"] == "Halo Kak, we open 09:00-17:00.\n\nToko Sinar"
@@ -314,7 +316,7 @@ async def test_replies_with_unknown_variables_are_refused_and_templates_answer_w
 
 async def test_an_automatic_answer_is_one_message_even_if_the_hook_runs_twice(tmp_path):
     async with running(tmp_path) as h:
-        await automation.create(h.ws, ME, trigger="any", reply={"text": "once"}, cooldown_s=0)
+        await auto_replies.create(h.ws, ME, trigger="any", reply={"text": "once"}, cooldown_s=0)
         await h.engine.inbound(customer(1), "halo")
         await until(lambda: replies(h, customer(1)))
         [inbound] = [m for m in await messages_store.in_conversation(

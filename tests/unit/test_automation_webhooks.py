@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from blazz import audit, automation, outbox, webhooks
+from blazz import audit, auto_replies, outbox, webhooks
 from blazz.whatsapp.events import Inbound
 from tests.fakes.webhook_receiver import WebhookReceiver
 from tests.unit.test_ingest import message
@@ -34,7 +34,7 @@ async def test_an_inbound_message_and_its_automatic_answer_are_posted_in_order(t
         async with running(tmp_path) as h:
             hook, secret = await subscribe(h, receiver, MESSAGE_EVENTS)
             await h.engine.configure(receipt_delay_ms=20, read_delay_ms=60)
-            await automation.create(h.ws, ME, trigger="contains", pattern="harga", reply={"text": "Rp 10.000"})
+            await auto_replies.create(h.ws, ME, trigger="contains", pattern="harga", reply={"text": "Rp 10.000"})
             await h.engine.inbound(customer(1), "Harga kopi?", name="Budi")
             await until(lambda: len(of_type(receiver, "message.status")) >= 2, within=15)
             received = of_type(receiver, "message.received")

@@ -9,7 +9,7 @@ import zoneinfo
 
 import pytest
 
-from blazz import audit, automation, business_hours, workspace_settings
+from blazz import audit, auto_replies, business_hours, workspace_settings
 from blazz.business_hours import BusinessHours, Holiday, check_week
 from blazz.errors import Invalid
 from tests.unit.test_outbox_harness import customer, running, until
@@ -143,7 +143,7 @@ async def test_while_closed_the_away_message_replaces_the_greeting_and_rules_sti
     async with running(tmp_path) as h:
         await business_hours.update(h.ws, ME, week=NEVER_OPEN, away={"active": True, "text": "closed"},
                                     greeting={"active": True, "text": "welcome"})
-        await automation.create(h.ws, ME, trigger="contains", pattern="price", reply={"text": "prices"})
+        await auto_replies.create(h.ws, ME, trigger="contains", pattern="price", reply={"text": "prices"})
         await h.engine.inbound(customer(1), "price?")
         await until(lambda: len(h.delivered(customer(1))) == 2)
         await asyncio.sleep(0.2)

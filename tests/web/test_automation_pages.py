@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from blazz import automation, business_hours
+from blazz import auto_replies, business_hours
 from tests.conftest import csrf_of, form_post
 from tests.web.test_workspaces_and_members import invite_link, join
 
@@ -45,15 +45,15 @@ async def test_owner_creates_a_rule_with_a_file_and_sees_it_listed(client, owner
     assert "Prices" in page and 'class="ar-kw">price<' in page and 'class="ar-kw">harga<' in page
     assert f'id="rule-{rule_id}"' in page and "Rule saved" in page
     ws = await workspace_of(client, owner.slug)
-    rule = await automation.get(ws, rule_id)
+    rule = await auto_replies.get(ws, rule_id)
     assert rule.reply_media_id is not None and rule.cooldown_s == 3600 and rule.active
     edit = (await client.get(f"{base}/rules/{rule_id}")).text
     assert "menu.png" in edit and "Remove" in edit and 'value="price, harga"' in edit
     # Saving again without a new file keeps it; ticking "Remove" drops it.
     await form_post(client, f"{base}/rules/{rule_id}", rule_form(name="Menu"), follow_redirects=False)
-    assert (await automation.get(ws, rule_id)).reply_media_id == rule.reply_media_id
+    assert (await auto_replies.get(ws, rule_id)).reply_media_id == rule.reply_media_id
     await form_post(client, f"{base}/rules/{rule_id}", rule_form(remove_media="on"), follow_redirects=False)
-    assert (await automation.get(ws, rule_id)).reply_media_id is None
+    assert (await auto_replies.get(ws, rule_id)).reply_media_id is None
 
 
 async def test_the_form_shows_errors_beside_their_fields_and_keeps_what_was_typed(client, owner):
@@ -73,19 +73,19 @@ async def test_the_form_shows_errors_beside_their_fields_and_keeps_what_was_type
     r = await form_post(client, base + "/rules", rule_form(), files={"file": ("notes.exe", b"MZ\x90\x00" * 50,
                                                                                 "application/octet-stream")})
     assert r.status_code == 422 and 'class="field invalid"' in r.text
-    assert await automation.list_rules(await workspace_of(client, owner.slug)) == []
+    assert await auto_replies.list_rules(await workspace_of(client, owner.slug)) == []
 
 
 async def test_rules_turn_off_move_and_delete_in_place(client, owner):
     ws = await workspace_of(client, owner.slug)
     from blazz import audit
     me = audit.Actor(None, "test")
-    first = await automation.create(ws, me, trigger="contains", pattern="price", reply={"text": "prices"}, name="A")
-    second = await automation.create(ws, me, trigger="any", reply={"text": "soon"}, name="B")
+    first = await auto_replies.create(ws, me, trigger="contains", pattern="price", reply={"text": "prices"}, name="A")
+    second = await auto_replies.create(ws, me, trigger="any", reply={"text": "soon"}, name="B")
     base = f"/w/{owner.slug}/automation/rules"
     r = await form_post(client, f"{base}/{first.id}/active", {}, htmx=True)
     assert r.status_code == 200 and "is off" in r.headers["hx-trigger"] and 'id="rules"' in r.text
-    assert not (await automation.get(ws, first.id)).active
+    assert not (await auto_replies.get(ws, first.id)).active
     r = await form_post(client, f"{base}/{second.id}/move", {"direction": "up"}, htmx=True)
     assert r.status_code == 200 and r.text.index(f'id="rule-{second.id}"') < r.text.index(f'id="rule-{first.id}"')
     r = await form_post(client, f"{base}/{second.id}/move", {"direction": "sideways"}, htmx=True)
@@ -98,7 +98,7 @@ async def test_rules_turn_off_move_and_delete_in_place(client, owner):
 async def test_the_test_box_names_the_rule_and_shows_the_reply(client, owner):
     ws = await workspace_of(client, owner.slug)
     from blazz import audit
-    rule = await automation.create(ws, audit.Actor(None, "t"), trigger="contains", pattern="harga", name="Prices",
+    rule = await auto_replies.create(ws, audit.Actor(None, "t"), trigger="contains", pattern="harga", name="Prices",
                                    reply={"text": "Halo {{first_name}}, cek shop.example"}, cooldown_s=900)
     url = f"/w/{owner.slug}/automation/test"
     r = await form_post(client, url, {"text": "Berapa harganya?"}, htmx=True)

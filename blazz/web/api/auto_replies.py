@@ -14,7 +14,7 @@ import msgspec
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from blazz import automation, business_hours
+from blazz import auto_replies, automation, business_hours
 from blazz.store.auto_replies import Rule
 from blazz.web.api.auth import ApiIdentity, ApiWorkspace, requires_api_role
 from blazz.web.api.pagination import Page, check_limit, decode_cursor, paginate
@@ -23,10 +23,10 @@ from blazz.web.api.webhooks import api_actor
 ADMIN = requires_api_role("admin")
 Trigger = Literal["exact", "contains", "starts_with", "regex", "any", "first_message"]
 Id = Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
-Cooldown = Annotated[int, msgspec.Meta(ge=0, le=automation.MAX_COOLDOWN_S)]
-Priority = Annotated[int, msgspec.Meta(ge=1, le=automation.MAX_PRIORITY)]
+Cooldown = Annotated[int, msgspec.Meta(ge=0, le=auto_replies.MAX_COOLDOWN_S)]
+Priority = Annotated[int, msgspec.Meta(ge=1, le=auto_replies.MAX_PRIORITY)]
 Period = Annotated[int, msgspec.Meta(ge=60, le=business_hours.MAX_PERIOD_S)]
-Text = Annotated[str, msgspec.Meta(max_length=automation.MAX_TEXT)]
+Text = Annotated[str, msgspec.Meta(max_length=auto_replies.MAX_TEXT)]
 
 
 def iso(ts: float | None) -> str | None:
@@ -48,10 +48,11 @@ class ReplyOut(msgspec.Struct):
 class NewAutoReply(msgspec.Struct, forbid_unknown_fields=True):
     trigger: Trigger
     reply: ReplyIn
-    pattern: Annotated[str, msgspec.Meta(max_length=automation.MAX_PATTERN)] | None = None  # keywords: comma-separated
-    name: Annotated[str, msgspec.Meta(max_length=automation.MAX_NAME)] = ""
+    # Words (comma-separated) for exact/contains/starts_with, a regular expression for regex.
+    pattern: Annotated[str, msgspec.Meta(max_length=auto_replies.MAX_PATTERN)] | None = None
+    name: Annotated[str, msgspec.Meta(max_length=auto_replies.MAX_NAME)] = ""
     account_ids: list[Id] | None = None  # null: every number
-    cooldown_s: Cooldown = automation.DEFAULT_COOLDOWN_S
+    cooldown_s: Cooldown = auto_replies.DEFAULT_COOLDOWN_S
     priority: Priority | None = None  # 1 is checked first; default: after the others
     active: bool = True
 
@@ -59,9 +60,9 @@ class NewAutoReply(msgspec.Struct, forbid_unknown_fields=True):
 class AutoReplyChange(msgspec.Struct, forbid_unknown_fields=True):
     trigger: Trigger | msgspec.UnsetType = msgspec.UNSET
     reply: ReplyIn | msgspec.UnsetType = msgspec.UNSET
-    pattern: Annotated[str, msgspec.Meta(max_length=automation.MAX_PATTERN)] | msgspec.UnsetType | None = (
+    pattern: Annotated[str, msgspec.Meta(max_length=auto_replies.MAX_PATTERN)] | msgspec.UnsetType | None = (
         msgspec.UNSET)
-    name: Annotated[str, msgspec.Meta(max_length=automation.MAX_NAME)] | msgspec.UnsetType = msgspec.UNSET
+    name: Annotated[str, msgspec.Meta(max_length=auto_replies.MAX_NAME)] | msgspec.UnsetType = msgspec.UNSET
     account_ids: list[Id] | msgspec.UnsetType | None = msgspec.UNSET
     cooldown_s: Cooldown | msgspec.UnsetType = msgspec.UNSET
     priority: Priority | msgspec.UnsetType = msgspec.UNSET
@@ -118,7 +119,7 @@ class AutoRepliesApi(Controller):
         limit = check_limit(limit)
         after = decode_cursor(cursor)
         key = (after[0], after[1]) if after and len(after) == 2 and all(type(v) is int for v in after) else None
-        rows = await automation.page(ws, key, limit + 1)
+        rows = await auto_replies.page(ws, key, limit + 1)
         page = paginate(rows, limit, lambda r: (r.priority, r.id))
         return Page([rule_out(r) for r in page.data], page.next_cursor)
 
@@ -127,31 +128,31 @@ class AutoRepliesApi(Controller):
         given = msgspec.to_builtins(data)
         if data.priority is None:
             given.pop("priority", None)
-        rule = await automation.create(ws, api_actor(identity), **given)
+        rule = await auto_replies.create(ws, api_actor(identity), **given)
         return rule_out(rule)
 
     @post("/test", operation_id="testAutoReplies", summary="Which rule would answer a sample message (sends nothing)",
           status_code=200)
     async def test(self, ws: ApiWorkspace, data: JSONBody[RuleTest]) -> RuleTestOut:
         found = await automation.test(ws, data.text, account_id=data.account_id, first_message=data.first_message)
-        reply = await automation.preview(ws, found.rule) if found.rule is not None else None
+        reply = await auto_replies.preview(ws, found.rule) if found.rule is not None else None
         return RuleTestOut(rule=rule_out(found.rule) if found.rule else None, reply=reply or None,
                            also_matching=[r.id for r in found.later], inactive_matching=[r.id for r in found.inactive],
                            timed_out=[r.id for r in found.timed_out])
 
     @get("/{rule_id:int}", operation_id="getAutoReply", summary="One auto-reply rule")
     async def get_rule(self, ws: ApiWorkspace, rule_id: FromPath[int]) -> AutoReplyOut:
-        return rule_out(await automation.get(ws, rule_id))
+        return rule_out(await auto_replies.get(ws, rule_id))
 
     @patch("/{rule_id:int}", operation_id="updateAutoReply", summary="Change, reorder, or turn a rule on or off",
            **ADMIN)
     async def update(self, ws: ApiWorkspace, identity: ApiIdentity, rule_id: FromPath[int],
                      data: JSONBody[AutoReplyChange]) -> AutoReplyOut:
-        return rule_out(await automation.update(ws, api_actor(identity), rule_id, **msgspec.to_builtins(data)))
+        return rule_out(await auto_replies.update(ws, api_actor(identity), rule_id, **msgspec.to_builtins(data)))
 
     @delete("/{rule_id:int}", operation_id="deleteAutoReply", summary="Delete an auto-reply rule", **ADMIN)
     async def remove(self, ws: ApiWorkspace, identity: ApiIdentity, rule_id: FromPath[int]) -> None:
-        await automation.delete(ws, api_actor(identity), rule_id)
+        await auto_replies.delete(ws, api_actor(identity), rule_id)
 
 
 # -- business hours -----------------------------------------------------------------------------------------------
