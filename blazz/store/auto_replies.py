@@ -156,11 +156,15 @@ def note_sent(conn: sqlite3.Connection, contact_id: int, key: str, now: int) -> 
                  " ON CONFLICT (contact_id, key) DO UPDATE SET last_at = excluded.last_at", (contact_id, key, now))
 
 
+RECENT = 200  # the bot-loop guard looks at this many latest messages: a loop fills them within its window
+
+
 def automated_since(conn: sqlite3.Connection, conversation_id: int, since: int) -> int:
-    """Automatic messages queued in this conversation since `since` (the bot-loop guard counts them)."""
+    """Automatic messages queued in this conversation since `since` (the bot-loop guard counts them), among its
+    latest RECENT messages, so a long thread costs the same as a short one."""
     return conn.execute(
-        "SELECT count(*) FROM messages WHERE conversation_id = ? AND source = 'automation' AND created_at >= ?",
-        (conversation_id, since)).fetchone()[0]
+        "SELECT count(*) FROM (SELECT source, created_at FROM messages WHERE conversation_id = ? ORDER BY id DESC"
+        " LIMIT ?) WHERE source = 'automation' AND created_at >= ?", (conversation_id, RECENT, since)).fetchone()[0]
 
 
 # -- the conversation of an inbound message ---------------------------------------------------------------------
