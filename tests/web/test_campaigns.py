@@ -172,8 +172,9 @@ async def test_the_progress_event_makes_the_page_fetch_fresh_numbers(client, own
 
     html = render_event(client.app.template_engine,
                         BusEvent("campaign.progress", {"slug": owner.slug, "campaign_id": 7}))
-    assert 'id="campaign-live-7" hx-swap-oob="true"' in html and f"/w/{owner.slug}/campaigns/7/live" in html
-    assert 'id="campaign-row-7"' in html and f"/w/{owner.slug}/campaigns/7/row" in html
+    assert 'id="campaign-poke-7" hidden hx-swap-oob="true"' in html and f"/w/{owner.slug}/campaigns/7/live" in html
+    assert 'hx-target="#campaign-live-7"' in html
+    assert 'hx-target="#campaign-row-7"' in html and f"/w/{owner.slug}/campaigns/7/row" in html
 
 
 async def test_the_pacing_step_changes_the_numbers_pacing_and_refuses_bad_values(client, owner):
