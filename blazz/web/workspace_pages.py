@@ -11,6 +11,7 @@ from litestar.response import Redirect, Template
 from blazz import audit, workspaces
 from blazz.errors import DomainError, Invalid
 from blazz.store import invitations as invitations_store
+from blazz.web import settings_general
 from blazz.web.context import (
     CurrentMember,
     CurrentWorkspace,
@@ -62,19 +63,11 @@ class SettingsController(Controller):
 
     @get("/", **requires("admin"))
     async def general(self, request: Request, ws: CurrentWorkspace) -> Template:
-        return page(request, "workspace/settings.html", ws=ws, form={"name": ws.name}, errors={}, saved=False)
+        return await settings_general.show(request, ws)
 
     @post("/", **requires("admin"))
-    async def rename(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Template | ClientRedirect:
-        form = await request.form()
-        try:
-            name = await workspaces.rename(runtime_of(request).app_db, me.workspace, form.get("name", ""))
-            await audit.record(ws, actor_of(request), "workspace.renamed", ws.slug, old=ws.name, new=name)
-        except Invalid as exc:
-            return fragment(
-                "workspace/_settings_form.html", 422, ws=ws, form=dict(form), errors={exc.field: exc.message}
-            )
-        return fragment("workspace/_settings_form.html", ws=ws, form={"name": name}, errors={}, saved=True)
+    async def save_general(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Template:
+        return await settings_general.save(request, ws, me)
 
     @get("/members", **requires("admin"))
     async def members(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Template:
