@@ -26,6 +26,7 @@ from blazz.web.accounts import AccountsController
 from blazz.web.api import api_router
 from blazz.web.api.openapi import api_docs, openapi_config
 from blazz.web.api_tokens_page import ApiTokensController
+from blazz.web.audit_page import AuditPageController
 from blazz.web.auth import AuthController, login_rate_limit, retrieve_user
 from blazz.web.automation import AutomationController
 from blazz.web.backups import BackupController
@@ -97,6 +98,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             ShellController,
             SettingsController,
             BackupController,
+            AuditPageController,
             EventsController,
             api_router(),
             api_docs,
