@@ -1,16 +1,25 @@
-"""Numbers about campaigns for people: when a campaign will finish at its number's pace, and its sends over time as a
-small bar chart (drawn server-side as SVG by the page; no chart library)."""
+"""Numbers about campaigns for people: when a campaign will finish at its number's pace, its sends over time as a
+small bar chart (drawn server-side as SVG by the page; no chart library), its progress and rates, and its recipients
+as CSV."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import math
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
-from blazz import pacing
+from blazz import cloud_templates, pacing
+from blazz.errors import NotFound
 from blazz.pacing import PacingSettings
+from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as store
+from blazz.store.campaigns import Campaign, Counts
 from blazz.store.database import Database
+from blazz.workspaces import Workspace
 
 UNPACED_RATE = 500.0  # msg/s assumed for a number without pacing: well below what the sandbox or Cloud API take
 MAX_DAYS = 400  # an estimate further out than this is shown as "more than a year"
@@ -126,3 +135,67 @@ async def sends_chart(db: Database, campaign_id: int) -> Chart | None:
     start = (first // bucket) * bucket
     bars = [Bar(at, counts.get(at, 0)) for at in range(start, last + 1, bucket)]
     return Chart(bucket, bars, max((b.count for b in bars), default=0))
+
+
+# -- progress and recipients ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    campaign: Campaign
+    counts: Counts
+    account_name: str | None
+    account_state: str | None
+    lane_reason: str  # why the number's campaign lane holds messages now ("" when it does not)
+
+    @property
+    def percent(self) -> float:
+        total = self.counts.total or self.campaign.total
+        return 100.0 * self.counts.done / total if total else 0.0
+
+    def rate(self, of: str) -> float | None:
+        """Delivered, read or replied, as a share of the messages that went out."""
+        sent = self.counts.sent
+        if not sent:
+            return None
+        value = {"delivered": self.counts.delivered, "read": self.counts["read"], "replied": self.counts.replied}[of]
+        return 100.0 * value / sent
+
+
+async def progress(ws: Workspace, campaign_id: int) -> Progress:
+    c = await store.get(ws.db, campaign_id)
+    if c is None:
+        raise NotFound("No such campaign.")
+    counts = await store.counts(ws.db, campaign_id)
+    account = await accounts_store.get(ws.db, c.account_id) if c.account_id is not None else None
+    state = ws.sessions.state((ws.id, account.id)).state if account is not None and ws.sessions is not None else None
+    lane = ""
+    if account is not None and c.status == "running":
+        status = await pacing.status(ws, account.id)
+        lane = "" if status.verdict.go else status.verdict.reason
+    return Progress(c, counts, account.name if account else None, state, lane)
+
+
+async def recipients_csv(ws: Workspace, campaign_id: int, status: str | None = None) -> AsyncIterator[str]:
+    """The recipients as CSV lines (header first), for a download; times in UTC ISO 8601."""
+    if await store.get(ws.db, campaign_id) is None:
+        raise NotFound("No such campaign.")
+
+    def line(values: list[Any]) -> str:
+        buf = io.StringIO()
+        csv.writer(buf).writerow(values)
+        return buf.getvalue()
+
+    def iso(ts: int | None) -> str:
+        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
+
+    yield line(["name", "phone", "status", "reason", "sent_at", "delivered_at", "read_at", "replied_at"])
+    after = 0
+    while True:
+        rows = await store.recipients(ws.db, campaign_id, status=status, after_id=after, limit=1000)
+        if not rows:
+            return
+        for r in rows:
+            yield line([r.name, r.phone or "", r.status, cloud_templates.explain(r.reason) or "", iso(r.sent_at),
+                        iso(r.delivered_at), iso(r.read_at), iso(r.replied_at)])
+        after = rows[-1].id

@@ -10,21 +10,19 @@ duplicating and saving recipients as a contact group are here too.
 
 from __future__ import annotations
 
-import datetime as dt
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from blazz import audit, campaign_feed, campaign_runner, cloud_templates, contacts, media, outbox, pacing, templates
+from blazz import audit, campaign_feed, campaign_runner, contacts, media, outbox, templates
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as store
 from blazz.store import custom_fields as fields_store
 from blazz.store import groups as groups_store
 from blazz.store import media as media_store
-from blazz.store.campaigns import Campaign, Counts
+from blazz.store.campaigns import Campaign
 from blazz.workspaces import Workspace
 
 MAX_NAME = 120
@@ -431,67 +429,3 @@ async def save_as_group(ws: Workspace, campaign_id: int, which: str, group_name:
     group = existing or await contacts.create_group(ws, name)
     await contacts.add_to_group(ws, ids, group.id)
     return group.id, len(ids)
-
-
-# -- reading --------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    campaign: Campaign
-    counts: Counts
-    account_name: str | None
-    account_state: str | None
-    lane_reason: str  # why the number's campaign lane holds messages now ("" when it does not)
-
-    @property
-    def percent(self) -> float:
-        total = self.counts.total or self.campaign.total
-        return 100.0 * self.counts.done / total if total else 0.0
-
-    def rate(self, of: str) -> float | None:
-        """Delivered, read or replied, as a share of the messages that went out."""
-        sent = self.counts.sent
-        if not sent:
-            return None
-        value = {"delivered": self.counts.delivered, "read": self.counts["read"], "replied": self.counts.replied}[of]
-        return 100.0 * value / sent
-
-
-async def progress(ws: Workspace, campaign_id: int) -> Progress:
-    c = await get(ws, campaign_id)
-    counts = await store.counts(ws.db, campaign_id)
-    account = await accounts_store.get(ws.db, c.account_id) if c.account_id is not None else None
-    state = ws.sessions.state((ws.id, account.id)).state if account is not None and ws.sessions is not None else None
-    lane = ""
-    if account is not None and c.status == "running":
-        status = await pacing.status(ws, account.id)
-        lane = "" if status.verdict.go else status.verdict.reason
-    return Progress(c, counts, account.name if account else None, state, lane)
-
-
-async def recipients_csv(ws: Workspace, campaign_id: int, status: str | None = None) -> AsyncIterator[str]:
-    """The recipients as CSV lines (header first), for a download; times in UTC ISO 8601."""
-    import csv
-    import io
-
-    await get(ws, campaign_id)
-
-    def line(values: list[Any]) -> str:
-        buf = io.StringIO()
-        csv.writer(buf).writerow(values)
-        return buf.getvalue()
-
-    def iso(ts: int | None) -> str:
-        return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
-
-    yield line(["name", "phone", "status", "reason", "sent_at", "delivered_at", "read_at", "replied_at"])
-    after = 0
-    while True:
-        rows = await store.recipients(ws.db, campaign_id, status=status, after_id=after, limit=1000)
-        if not rows:
-            return
-        for r in rows:
-            yield line([r.name, r.phone or "", r.status, cloud_templates.explain(r.reason) or "", iso(r.sent_at),
-                        iso(r.delivered_at), iso(r.read_at), iso(r.replied_at)])
-        after = rows[-1].id

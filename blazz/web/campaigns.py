@@ -124,7 +124,7 @@ class CampaignsController(Controller):
         if status not in (None, *("draft", "scheduled", "running", "paused", "completed", "cancelled", "failed")):
             status = None
         rows = await campaigns.list_page(ws, status=status, limit=200)
-        progress = {c.id: await campaigns.progress(ws, c.id) for c in rows}
+        progress = {c.id: await campaign_stats.progress(ws, c.id) for c in rows}
         return page(request, "campaigns/index.html", ws=ws, rows=rows, progress=progress, status=status,
                     clock=await clock_of(ws), can_edit=has_role(me.role, "admin"))
 
@@ -132,7 +132,7 @@ class CampaignsController(Controller):
     async def row(self, ws: CurrentWorkspace, me: CurrentMember, campaign_id: FromPath[int]) -> Template:
         c = await campaigns.get(ws, campaign_id)
         return Template(template_name="campaigns/_row.html",
-                        context={"ws": ws, "c": c, "p": await campaigns.progress(ws, c.id),
+                        context={"ws": ws, "c": c, "p": await campaign_stats.progress(ws, c.id),
                                  "clock": await clock_of(ws)})
 
     # -- the wizard -------------------------------------------------------------------------------------------
@@ -321,7 +321,7 @@ class CampaignsController(Controller):
                     more=rows[PAGE - 1].id if len(rows) > PAGE else None, status=status, filters=FILTERS)
 
     async def _live_context(self, ws: Workspace, me: Any, campaign_id: int) -> dict[str, Any]:
-        p = await campaigns.progress(ws, campaign_id)
+        p = await campaign_stats.progress(ws, campaign_id)
         return {"ws": ws, "c": p.campaign, "p": p, "chart": await campaign_stats.sends_chart(ws.db, campaign_id),
                 "clock": await clock_of(ws), "can_edit": has_role(me.role, "admin"), "reasons": campaigns.REASONS}
 
@@ -347,7 +347,7 @@ class CampaignsController(Controller):
         status = request.query_params.get("status") or None
         status = status if status in FILTERS else None
         name = "".join(ch if ch.isalnum() else "-" for ch in c.name.lower()).strip("-")[:40] or "campaign"
-        return Stream(campaigns.recipients_csv(ws, campaign_id, status), media_type="text/csv; charset=utf-8",
+        return Stream(campaign_stats.recipients_csv(ws, campaign_id, status), media_type="text/csv; charset=utf-8",
                       headers={"Content-Disposition": f'attachment; filename="{name}-recipients.csv"'})
 
     @post("/{campaign_id:int}/{action:str}", status_code=200, **requires("admin"))

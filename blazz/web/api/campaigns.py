@@ -16,7 +16,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from blazz import audit, campaigns, cloud_templates, contacts
+from blazz import audit, campaign_stats, campaigns, cloud_templates, contacts
 from blazz.errors import Invalid
 from blazz.store import campaigns as campaigns_store
 from blazz.store.campaigns import Campaign, Counts
@@ -221,7 +221,7 @@ class CampaignsApi(Controller):
             raise Invalid("status", f"The status is one of {', '.join(RECIPIENT_STATUSES)}.")
         if "text/csv" in request.headers.get("accept", ""):
             # The handler's JSON media type would win over the Stream's own; the header says CSV explicitly.
-            return Stream(campaigns.recipients_csv(ws, campaign_id, status), media_type="text/csv",
+            return Stream(campaign_stats.recipients_csv(ws, campaign_id, status), media_type="text/csv",
                           headers={"Content-Type": "text/csv; charset=utf-8",
                                    "Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'})
         limit = check_limit(limit)
