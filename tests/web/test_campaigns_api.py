@@ -98,7 +98,8 @@ async def test_a_campaign_is_created_started_and_followed_through_the_api(admin,
     rest = (await agent.get(f"/campaigns/{c['id']}/recipients?limit=2&cursor={page['next_cursor']}")).json()
     assert len(rest["data"]) == 1 and rest["next_cursor"] is None
     assert {r["status"] for r in page["data"] + rest["data"]} <= {"sent", "delivered", "read"}
-    r = await agent.get(f"/campaigns/{c['id']}/recipients", headers={"Accept": "text/csv"})
+    assert (await agent.get(f"/campaigns/{c['id']}/recipients", headers={"Accept": "text/csv"})).status_code == 403
+    r = await admin.get(f"/campaigns/{c['id']}/recipients", headers={"Accept": "text/csv"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert len(r.text.strip().splitlines()) == 4
     listed = (await agent.get("/campaigns?status=completed")).json()

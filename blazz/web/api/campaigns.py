@@ -17,7 +17,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
 from blazz import audit, campaign_stats, campaigns, cloud_templates, contacts
-from blazz.errors import Invalid
+from blazz.errors import Forbidden, Invalid
 from blazz.store import campaigns as campaigns_store
 from blazz.store.campaigns import Campaign, Counts
 from blazz.web.api.auth import ApiIdentity, ApiWorkspace, requires_api_role
@@ -212,14 +212,16 @@ class CampaignsApi(Controller):
         return RetryOut(result.queued, result.not_retried)
 
     @get("/{campaign_id:int}/recipients", operation_id="listCampaignRecipients",
-         summary="Recipients in send order, with status and reason (Accept: text/csv for a CSV export)")
-    async def recipients(self, ws: ApiWorkspace, request: Request, campaign_id: FromPath[int],
+         summary="Recipients in send order, with status and reason (Accept: text/csv: a CSV export, admin tokens)")
+    async def recipients(self, ws: ApiWorkspace, identity: ApiIdentity, request: Request, campaign_id: FromPath[int],
                          status: FromQuery[str | None] = None, limit: FromQuery[int | None] = None,
                          cursor: FromQuery[str | None] = None) -> Page[RecipientOut]:
         await campaigns.get(ws, campaign_id)
         if status is not None and status not in RECIPIENT_STATUSES:
             raise Invalid("status", f"The status is one of {', '.join(RECIPIENT_STATUSES)}.")
         if "text/csv" in request.headers.get("accept", ""):
+            if identity.token.role != "admin":  # exports need an admin, as the contacts export does
+                raise Forbidden("Exporting recipients needs a token with the admin role.")
             # The handler's JSON media type would win over the Stream's own; the header says CSV explicitly.
             return Stream(campaign_stats.recipients_csv(ws, campaign_id, status), media_type="text/csv",
                           headers={"Content-Type": "text/csv; charset=utf-8",
