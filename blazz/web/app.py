@@ -33,6 +33,7 @@ from blazz.web.backups import BackupController
 from blazz.web.campaigns import CampaignsController
 from blazz.web.cloud_webhook import cloud_receive, cloud_verify
 from blazz.web.contacts import ContactsController, ContactSetupController
+from blazz.web.dashboard import DashboardController
 from blazz.web.diagnostics_page import DiagnosticsPageController
 from blazz.web.errors import EXCEPTION_HANDLERS
 from blazz.web.events import EventsController
@@ -101,6 +102,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             BackupController,
             AuditPageController,
             DiagnosticsPageController,
+            DashboardController,
             EventsController,
             api_router(),
             api_docs,

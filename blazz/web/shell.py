@@ -12,9 +12,7 @@ from blazz.web.context import CurrentWorkspace, page, provide_workspace
 from blazz.web.guards import member_guard, requires
 
 # Sections owned by later features; until a feature lands its page says what it will hold (no fake data).
-SECTIONS = {
-    "dashboard": ("Dashboard", "Messages, response times and campaign results at a glance."),
-}
+SECTIONS: dict[str, tuple[str, str]] = {}
 
 
 class ShellController(Controller):

@@ -1,0 +1,117 @@
+"""The workspace dashboard: what happened over a date range, ready to draw (the charts are server-side SVG)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from blazz import workspace_settings
+from blazz.store import dashboard as store
+from blazz.workspaces import Workspace
+
+RANGES = (7, 30, 90)  # days the picker offers; 30 when nothing is chosen
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    count: int
+    median_s: int | None
+    p90_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    day: date
+    incoming: int
+    outgoing: int
+    opened: int
+    resolved: int
+
+
+@dataclass(slots=True)
+class Dashboard:
+    start: date
+    end: date  # inclusive
+    days: list[Day]
+    first_response: Timing
+    resolution: Timing
+    agents: list[store.AgentActivity]
+    accounts: list[store.AccountHealth]
+    campaigns: list[store.CampaignRates]
+    totals: dict[str, int] = field(default_factory=dict)
+
+
+def percentile(values: list[int], q: float) -> int | None:
+    """Nearest-rank percentile (q in 0..1); None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def timing(values: list[int]) -> Timing:
+    return Timing(len(values), percentile(values, 0.5), percentile(values, 0.9))
+
+
+def date_range(tz: ZoneInfo, days: int | None = None, start: str | None = None,
+               end: str | None = None) -> tuple[date, date]:
+    """The inclusive days to show: an explicit start/end (ISO dates) or the last `days` days ending today."""
+    today = datetime.now(tz).date()
+    try:
+        last = min(date.fromisoformat(end), today) if end else today
+        first = date.fromisoformat(start) if start else last - timedelta(days=(days or DEFAULT_DAYS) - 1)
+    except ValueError:
+        last, first = today, today - timedelta(days=DEFAULT_DAYS - 1)
+    if first > last:
+        first, last = last, first
+    first = max(first, last - timedelta(days=MAX_DAYS - 1))
+    return first, last
+
+
+async def build(ws: Workspace, first: date, last: date) -> Dashboard:
+    """Every number on the dashboard for days `first`..`last` (inclusive) in the workspace's timezone."""
+    tz = ZoneInfo((await workspace_settings.load(ws.db)).timezone)
+    start = int(datetime.combine(first, datetime.min.time(), tz).timestamp())
+    end = min(int(datetime.combine(last + timedelta(days=1), datetime.min.time(), tz).timestamp()),
+              int(time.time()) + 1)
+    # One offset for the whole range: day buckets shift by an hour across a DST change, which charts can bear.
+    offset = int(datetime.now(tz).utcoffset().total_seconds())
+    per_day = {c.day: c for c in await store.messages_per_day(ws.db, start, end, offset)}
+    conv = await store.conversations_per_day(ws.db, start, end, offset)
+    days = []
+    d = first
+    while d <= last:
+        n = (d - date(1970, 1, 1)).days
+        m = per_day.get(n)
+        opened, resolved = conv.get(n, (0, 0))
+        days.append(Day(d, m.incoming if m else 0, m.outgoing if m else 0, opened, resolved))
+        d += timedelta(days=1)
+    board = Dashboard(
+        first, last, days,
+        first_response=timing(await store.first_response_times(ws.db, start, end)),
+        resolution=timing(await store.resolution_times(ws.db, start, end)),
+        agents=await store.agent_activity(ws.db, start, end),
+        accounts=await store.account_health(ws.db, start, end),
+        campaigns=await store.campaign_rates(ws.db, start, end),
+    )
+    board.totals = {"incoming": sum(x.incoming for x in days), "outgoing": sum(x.outgoing for x in days),
+                    "opened": sum(x.opened for x in days), "resolved": sum(x.resolved for x in days)}
+    return board
+
+
+def duration(seconds: int | None) -> str:
+    """'—', '45 s', '12 min', '3.5 h', '2.1 d': how long, at a glance."""
+    if seconds is None:
+        return "—"
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
