@@ -16,14 +16,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import shutil
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from blazz import ingest, message_webhooks, outbox
-from blazz import media as media_service
+from blazz import message_webhooks, outbox
 from blazz.errors import Invalid, NotFound
 from blazz.store import accounts as accounts_store
 from blazz.store import inbox_queries as q
@@ -58,9 +57,6 @@ class Agent:
     @property
     def is_admin(self) -> bool:
         return self.role in ("owner", "admin")
-
-
-SYSTEM = Agent(None, "Blazz", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,54 +259,6 @@ async def reply(ws: Workspace, agent: Agent, conversation_id: int, *, text: str 
     return await outbox.send_text(ws, text=text, **common)
 
 
-# -- voice notes ----------------------------------------------------------------------------------------------------
-
-VOICE_MAX_BYTES = 16 * 1024 * 1024  # WhatsApp's audio limit
-VOICE_CONVERT_TIMEOUT_S = 60
-# WhatsApp plays a voice note only as Ogg/Opus. Firefox records that; Chromium records WebM and Safari MP4, which
-# ffmpeg turns into Ogg/Opus (mono 32 kbit/s speech, WhatsApp's own setting for voice notes).
-FFMPEG_ARGS = ("-hide_banner", "-loglevel", "error", "-i", "pipe:0", "-vn", "-ac", "1", "-c:a", "libopus",
-               "-b:a", "32k", "-application", "voip", "-f", "ogg", "pipe:1")
-
-
-def ffmpeg() -> str | None:
-    """The ffmpeg program, when this computer has one."""
-    return shutil.which("ffmpeg")
-
-
-async def to_voice_ogg(data: bytes) -> bytes:
-    """A browser recording as Ogg/Opus: as is when it already is one, else converted by ffmpeg."""
-    if data.startswith(b"OggS"):
-        return data
-    program = ffmpeg()
-    if program is None:
-        raise Invalid("file", "This browser records voice in a format WhatsApp does not play, and the computer "
-                              "running Blazz has no ffmpeg to convert it. Install ffmpeg, or record in Firefox.")
-    proc = await asyncio.create_subprocess_exec(program, *FFMPEG_ARGS, stdin=asyncio.subprocess.PIPE,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(data), VOICE_CONVERT_TIMEOUT_S)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise Invalid("file", "Converting the recording took too long; try a shorter one.") from None
-    if proc.returncode != 0 or not out.startswith(b"OggS"):
-        log.info("voice message conversion failed: %s", err.decode(errors="replace")[:300])
-        raise Invalid("file", "The recording could not be converted to a WhatsApp voice message.")
-    return out
-
-
-async def send_voice(ws: Workspace, agent: Agent, conversation_id: int, recording: bytes) -> Message:
-    """Queue a voice message recorded in the browser (converted to Ogg/Opus where needed)."""
-    await conversation(ws, agent, conversation_id)
-    if not recording:
-        raise Invalid("file", "The recording is empty.")
-    if len(recording) > VOICE_MAX_BYTES:
-        raise Invalid("file", "The recording is too long for one WhatsApp voice message.")
-    stored = await media_service.store_upload(ws, await to_voice_ogg(recording), "voice-message.ogg")
-    return await reply(ws, agent, conversation_id, media_id=stored.id)
-
-
 # -- notes and events -----------------------------------------------------------------------------------------------
 
 
@@ -326,8 +274,9 @@ def mentioned(text: str, team: Mapping[int, str]) -> list[int]:
     return sorted(found)
 
 
-async def _add_line(ws: Workspace, conversation_id: int, kind: str, body: str, author_id: int | None,
-                    meta: dict, change=None) -> int:
+async def add_line(ws: Workspace, conversation_id: int, kind: str, body: str, author_id: int | None, meta: dict,
+                   change: Callable[[sqlite3.Connection, int], None] | None = None) -> int:
+    """Store a note or event line (with `change(conn, now)` in the same transaction) and tell open tabs."""
     now = int(time.time())
 
     def write(conn: sqlite3.Connection) -> int:
@@ -353,8 +302,8 @@ async def add_note(ws: Workspace, agent: Agent, conversation_id: int, text: str,
     if len(body) > MAX_NOTE:
         raise Invalid("text", f"A note can be at most {MAX_NOTE:,} characters.")
     mentions = [u for u in mentioned(body, team) if u != agent.user_id]
-    message_id = await _add_line(ws, conversation_id, "note", body, agent.user_id,
-                                 {"mentions": mentions} if mentions else {})
+    message_id = await add_line(ws, conversation_id, "note", body, agent.user_id,
+                                {"mentions": mentions} if mentions else {})
     if mentions and ws.bus is not None:
         ws.bus.publish(ws.id, "inbox.mention", conversation_id=conversation_id, message_id=message_id,
                        user_ids=mentions, by=agent.name)
@@ -375,9 +324,9 @@ async def assign(ws: Workspace, agent: Agent, conversation_id: int, assignee_id:
         body = f"{agent.name} took this conversation"
     else:
         body = f"{agent.name} assigned this conversation to {team[assignee_id]}"
-    await _add_line(ws, conversation_id, "event", body, agent.user_id,
-                    {"event": "assigned", "assignee_id": assignee_id, "by": agent.user_id},
-                    lambda conn, now: q.set_assignee(conn, conversation_id, assignee_id))
+    await add_line(ws, conversation_id, "event", body, agent.user_id,
+                   {"event": "assigned", "assignee_id": assignee_id, "by": agent.user_id},
+                   lambda conn, now: q.set_assignee(conn, conversation_id, assignee_id))
     updated = await q.conversation(ws.db, conversation_id)
     await message_webhooks.conversation_event(ws, "conversation.assigned", updated, agent.user_id, agent.name,
                                               previous_assignee_id=conv.assignee_id)
@@ -391,9 +340,9 @@ async def set_status(ws: Workspace, agent: Agent, conversation_id: int, status: 
     conv = await conversation(ws, agent, conversation_id)
     if conv.status == status:
         return conv
-    await _add_line(ws, conversation_id, "event", f"{agent.name} {STATUS_WORDS[status]} this conversation",
-                    agent.user_id, {"event": "status", "status": status, "by": agent.user_id},
-                    lambda conn, now: q.set_status(conn, conversation_id, status, now))
+    await add_line(ws, conversation_id, "event", f"{agent.name} {STATUS_WORDS[status]} this conversation",
+                   agent.user_id, {"event": "status", "status": status, "by": agent.user_id},
+                   lambda conn, now: q.set_status(conn, conversation_id, status, now))
     updated = await q.conversation(ws.db, conversation_id)
     if status == "resolved":
         await message_webhooks.conversation_event(ws, "conversation.resolved", updated, agent.user_id, agent.name)
@@ -413,7 +362,7 @@ async def mark_read(ws: Workspace, agent: Agent, conversation_id: int) -> int:
     if ws.bus is not None:
         ws.bus.publish(ws.id, "conversation.updated", conversation_ids=[conversation_id])
     if ws.sessions is not None:
-        _spawn(ws, _send_receipts(ws, conv, min(unread, RECEIPTS_MAX)))
+        spawn(ws, _send_receipts(ws, conv, min(unread, RECEIPTS_MAX)))
     return unread
 
 
@@ -436,7 +385,8 @@ async def _send_receipts(ws: Workspace, conv: ConversationRow, count: int) -> No
 _tasks: set[asyncio.Task] = set()
 
 
-def _spawn(ws: Workspace, coro) -> None:
+def spawn(ws: Workspace, coro: Coroutine[Any, Any, Any]) -> None:
+    """Background work for this workspace: the delivery service's tasks (cancelled at shutdown) when it runs."""
     service = outbox.delivery_of(ws)
     if service is not None:
         service.spawn(coro)
@@ -450,71 +400,3 @@ def _done(task: asyncio.Task) -> None:
     _tasks.discard(task)
     if not task.cancelled() and task.exception() is not None:
         log.error("inbox background task failed", exc_info=task.exception())
-
-
-# -- presence and auto-assignment -----------------------------------------------------------------------------------
-
-ONLINE_S = 90  # an inbox tab reports every 30 s; three missed reports and the agent counts as away
-_presence: dict[int, dict[int, tuple[float, str, str]]] = {}  # workspace id -> user id -> (seen at, name, role)
-
-
-def seen(ws: Workspace, agent: Agent) -> None:
-    """Note that this member has the inbox open now (auto-assignment picks among them)."""
-    if agent.user_id is not None:
-        _presence.setdefault(ws.id, {})[agent.user_id] = (time.monotonic(), agent.name, agent.role)
-
-
-def online(ws: Workspace) -> dict[int, str]:
-    """Members with an inbox open in the last ONLINE_S seconds: user id -> name."""
-    now = time.monotonic()
-    return {u: name for u, (at, name, _) in _presence.get(ws.id, {}).items() if now - at <= ONLINE_S}
-
-
-async def least_loaded(ws: Workspace) -> tuple[int, str] | None:
-    """The online member holding the fewest unresolved conversations (ties: the one who has waited longest)."""
-    here = online(ws)
-    if not here:
-        return None
-    load = await q.open_load(ws.db, list(here))
-    user_id = min(here, key=lambda u: (load.get(u, 0), _presence[ws.id][u][0]))
-    return user_id, here[user_id]
-
-
-@ingest.on_message
-async def on_inbound(ws: Workspace, messages: list[Message]) -> None:
-    """After a customer writes: say so in the thread when it reopened a resolved conversation, and hand a new
-    unassigned one to the least-loaded online agent when the workspace asks for it. Runs beside the live update
-    rather than before it, so open tabs see the message without waiting for this."""
-    conversation_ids = list(dict.fromkeys(m.conversation_id for m in messages if m.direction == "in"))
-    if conversation_ids:
-        _spawn(ws, _after_inbound(ws, conversation_ids))
-
-
-async def _after_inbound(ws: Workspace, conversation_ids: list[int]) -> None:
-    auto = (await load_settings(ws)).auto_assign
-    for conversation_id in conversation_ids:
-        conv = await q.conversation(ws.db, conversation_id)
-        if conv is None:
-            continue
-        if conv.status == "open" and await q.last_status_event(ws.db, conversation_id) == "resolved":
-            await _add_line(ws, conversation_id, "event", "Reopened: the customer wrote again", None,
-                            {"event": "status", "status": "open", "by": None})
-        if auto and conv.assignee_id is None and conv.status != "resolved":
-            pick = await least_loaded(ws)
-            if pick is None:
-                continue
-            user_id, name = pick
-
-            def take(conn: sqlite3.Connection, now: int, cid: int = conversation_id, uid: int = user_id) -> None:
-                if not q.assign_if_unassigned(conn, cid, uid):
-                    raise _Taken
-
-            try:
-                await _add_line(ws, conversation_id, "event", f"Assigned to {name} automatically", None,
-                                {"event": "assigned", "assignee_id": user_id, "by": None, "auto": True}, take)
-            except _Taken:
-                continue
-
-
-class _Taken(Exception):
-    """Someone assigned the conversation between the check and the write: theirs stands."""

@@ -18,7 +18,17 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import File, Response, Template
 
-from blazz import canned_replies, contacts, inbox, outbox, search, templates, workspace_settings
+from blazz import (
+    canned_replies,
+    contacts,
+    inbox,
+    inbox_assignment,
+    outbox,
+    search,
+    templates,
+    voice_messages,
+    workspace_settings,
+)
 from blazz import media as media_service
 from blazz.errors import Invalid, NotFound
 from blazz.store import accounts as accounts_store
@@ -69,7 +79,7 @@ class InboxContext:
         self.accounts = {a.id: a for a in accounts}
         self.clock = inbox_view.Clock.named(settings.timezone)
         self.filters = inbox.filters_from(self.request.query_params)
-        inbox.seen(self.ws, self.agent)
+        inbox_assignment.seen(self.ws, self.agent)
         return self
 
     def context(self, **extra: Any) -> dict[str, Any]:
@@ -92,7 +102,8 @@ async def thread_context(ic: InboxContext, conv: ConversationRow, *, around: int
     others = await inbox.contact_conversations(ws, agent, conv.contact_id)
     senders = [ic.accounts[c.account_id] for c in others if c.account_id in ic.accounts]
     return {"conv": conv, "thread": thread, "around": around, "senders": senders,
-            "window_closed": inbox.window_closed(conv, ic.engine_of(conv)), "ffmpeg": inbox.ffmpeg() is not None}
+            "window_closed": inbox.window_closed(conv, ic.engine_of(conv)),
+            "ffmpeg": voice_messages.ffmpeg() is not None}
 
 
 async def panel_context(ic: InboxContext, conv: ConversationRow) -> dict[str, Any]:
@@ -262,7 +273,7 @@ class InboxController(Controller):
         upload = (await request.form()).get("file")
         if not isinstance(upload, UploadFile):
             raise Invalid("file", "Attach the recording as `file`.")
-        line = await inbox.send_voice(ws, ic.agent, conversation_id, await upload.read())
+        line = await voice_messages.send_voice(ws, ic.agent, conversation_id, await upload.read())
         conv = await inbox.conversation(ws, ic.agent, line.conversation_id)
         thread = await inbox.lines(ws, ic.agent, conv.id, [line.id])
         return html("inbox/_lines.html", **ic.context(conv=conv, thread=thread, paged=False))
@@ -308,7 +319,7 @@ class InboxController(Controller):
     @post("/presence", status_code=204, **requires("agent"))
     async def presence(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> None:
         """An open inbox tab says it is still there (auto-assignment counts only people who are)."""
-        inbox.seen(ws, inbox.Agent(request.user.id, request.user.display_name, me.role))
+        inbox_assignment.seen(ws, inbox.Agent(request.user.id, request.user.display_name, me.role))
 
     # -- files ------------------------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from blazz import canned_replies, inbox, ingest, search
+from blazz import canned_replies, inbox, inbox_assignment, ingest, search
 from blazz.errors import Invalid
 from blazz.store import inbox_queries as q
 from blazz.web.inbox_view import Clock, contact_label, file_size, media_kind
@@ -91,7 +91,7 @@ async def test_group_chat_receipts_name_each_sender_and_a_second_read_sends_none
 async def test_a_conversation_assigned_meanwhile_is_not_taken_by_auto_assignment(tmp_path):
     async with running(tmp_path / "data") as h:
         await inbox.update_settings(h.ws, auto_assign=True)
-        inbox.seen(h.ws, inbox.Agent(7, "Budi", "agent"))
+        inbox_assignment.seen(h.ws, inbox.Agent(7, "Budi", "agent"))
         # The customer's conversation is already someone's when the after-message work runs.
         await h.engine.inbound("+6281234500001", "halo")
         conv = await until(lambda: q.conversation_page(h.ws.db, q.ListQuery(status=None), None, 5))
