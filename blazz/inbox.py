@@ -135,16 +135,16 @@ class ConversationPage:
 
 
 def encode_cursor(row: ConversationRow) -> str:
-    return f"{row.last_message_at}.{row.id}"
+    return f"{row.last_message_at}.{row.last_message_id}"
 
 
 def decode_cursor(cursor: str | None) -> tuple[int, int] | None:
     if not cursor:
         return None
-    at, _, conv_id = cursor.partition(".")
-    if not (at.isdigit() and conv_id.isdigit() and len(at) < 19 and len(conv_id) < 19):
+    at, _, message_id = cursor.partition(".")
+    if not (at.isdigit() and message_id.isdigit() and len(at) < 19 and len(message_id) < 19):
         raise Invalid("cursor", "This cursor is not valid; start again without it.")
-    return int(at), int(conv_id)
+    return int(at), int(message_id)
 
 
 async def list_conversations(ws: Workspace, agent: Agent, filters: Filters, cursor: str | None = None,

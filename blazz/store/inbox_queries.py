@@ -1,8 +1,8 @@
 """The team inbox's reads and writes: conversation list pages, thread pages, assignment, status, internal lines
 (notes and events), unread and read receipts, workload, and full-text search over messages. All its SQL lives here.
 
-Every list is a keyset walk over an index in its display order (newest activity first, id breaking ties), so a page
-costs the same on the first day as after a year of history.
+Every list is a keyset walk over an index in its display order (newest activity first, the last message's id breaking
+ties), so a page costs the same on the first day as after a year of history.
 """
 
 from __future__ import annotations
@@ -111,13 +111,17 @@ def _where(q: ListQuery) -> tuple[list[str], list[Any]]:
     return where, args
 
 
+# Newest activity first; within one second, the conversation whose last message came last (ids grow with arrival).
+NEWEST_FIRST = "v.last_message_at DESC, v.last_message_id DESC"
+
+
 def list_sql(q: ListQuery, after: tuple[int, int] | None, limit: int) -> tuple[str, list[Any]]:
+    """A page of the list after the keyset (last activity, last message id) of the previous page's last row."""
     where, args = _where(q)
     if after is not None:
-        where.append("(v.last_message_at, v.id) < (?, ?)")
+        where.append("(v.last_message_at, v.last_message_id) < (?, ?)")
         args += list(after)
-    sql = (f"{_CONVERSATION_SELECT} WHERE {' AND '.join(where)}"
-           " ORDER BY v.last_message_at DESC, v.id DESC LIMIT ?")
+    sql = f"{_CONVERSATION_SELECT} WHERE {' AND '.join(where)} ORDER BY {NEWEST_FIRST} LIMIT ?"
     return sql, [*args, limit]
 
 
@@ -134,8 +138,8 @@ async def conversations_matching(db: Database, q: ListQuery, ids: Sequence[int])
     where, args = _where(q)
     ids = list(ids)[:CHUNK]
     where.append(f"v.id IN ({','.join('?' * len(ids))})")
-    rows = await db.fetchall(f"{_CONVERSATION_SELECT} WHERE {' AND '.join(where)}"
-                             " ORDER BY v.last_message_at DESC, v.id DESC", [*args, *ids])
+    rows = await db.fetchall(f"{_CONVERSATION_SELECT} WHERE {' AND '.join(where)} ORDER BY {NEWEST_FIRST}",
+                             [*args, *ids])
     return [ConversationRow(*r) for r in rows]
 
 

@@ -544,3 +544,24 @@ def m011_message_search_prefixes(db: sqlite_utils.Database) -> None:
         INSERT INTO messages_fts (messages_fts) VALUES ('rebuild');
         """,
     )
+
+
+@WORKSPACE_MIGRATIONS
+def m012_inbox_arrival_order(db: sqlite_utils.Database) -> None:
+    """Conversations whose last messages came in the same second are listed by which came last (the last message's
+    id), not by which conversation is newer: a burst of customers still puts the latest one on top."""
+    run_script(
+        db,
+        """
+        DROP INDEX conversations_recent;
+        DROP INDEX conversations_status_recent;
+        DROP INDEX conversations_assignee_recent;
+        DROP INDEX conversations_account_recent;
+        CREATE INDEX conversations_recent ON conversations(last_message_at, last_message_id);
+        CREATE INDEX conversations_status_recent ON conversations(status, last_message_at, last_message_id);
+        CREATE INDEX conversations_assignee_recent
+            ON conversations(assignee_id, status, last_message_at, last_message_id);
+        CREATE INDEX conversations_account_recent
+            ON conversations(account_id, status, last_message_at, last_message_id);
+        """,
+    )

@@ -121,3 +121,50 @@ def test_two_agents_see_a_customer_live_one_replies_and_the_other_sees_it_read(
         assert p.evaluate("window.__xss === undefined"), "message text ran as code"
         assert p.evaluate("window.__samePage === true")
     assert not errors, errors
+
+
+def test_the_list_scrolls_for_more_and_keeps_its_place_when_a_chat_jumps_to_the_top(
+    blazz_server: RunningServer, base_url: str, page: Page
+) -> None:
+    errors: list = []
+    page.on("pageerror", lambda exc: errors.append(exc))
+    slug = set_up_owner(page, base_url)
+    token = api_token(blazz_server, slug)
+    account = api_post(blazz_server, token, "/accounts", {"name": "Toko", "engine": "sandbox",
+                                                          "phone": "+6281100000001"})
+    api_post(blazz_server, token, f"/accounts/{account['id']}/connect")
+    api_post(blazz_server, token, f"/sandbox/accounts/{account['id']}/scan")
+    for i in range(60):
+        api_post(blazz_server, token, f"/sandbox/accounts/{account['id']}/inbound",
+                 {"from": f"+62812555{i:05d}", "text": f"pesan nomor {i}"})
+    page.goto(f"{base_url}/w/{slug}/inbox")
+    live(page)
+    items = page.locator("#conv-list .conv-item")
+    expect(items).to_have_count(50)
+    expect(items.first).to_contain_text("pesan nomor 59")
+    page.locator("#conv-list").evaluate("el => el.scrollTop = el.scrollHeight")
+    expect(items).to_have_count(60)  # the next page came in as the list scrolled
+
+    # Reading the middle of the list: the oldest chat gets a message and jumps to the top, above the fold.
+    page.locator("#conv-list").evaluate("el => el.scrollTop = el.scrollHeight / 2")
+    anchor = page.evaluate("""() => { const list = document.getElementById('conv-list');
+        const top = list.getBoundingClientRect().top;
+        const item = [...list.querySelectorAll('.conv-item')].find(i => i.getBoundingClientRect().top >= top);
+        return {id: item.id, y: item.getBoundingClientRect().top}; }""")
+    api_post(blazz_server, token, f"/sandbox/accounts/{account['id']}/inbound",
+             {"from": "+6281255500000", "text": "masih ada stok?"})
+    expect(items.first).to_contain_text("masih ada stok?")
+    expect(items).to_have_count(60)
+    y = page.evaluate(f"document.getElementById('{anchor['id']}').getBoundingClientRect().top")
+    assert abs(y - anchor["y"]) < 3, f"the list moved under the reader: {anchor['y']} → {y}"
+
+    # Keyboard: j opens the next conversation, k goes back.
+    page.locator("#conv-list").evaluate("el => el.scrollTop = 0")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("j")
+    expect(page.locator("#thread-header .who strong")).to_contain_text("+62 812-5550-0000")
+    page.keyboard.press("j")
+    expect(page.locator("#conv-list .conv-item.active")).to_contain_text("pesan nomor 59")
+    page.keyboard.press("k")
+    expect(page.locator("#conv-list .conv-item.active")).to_contain_text("masih ada stok?")
+    assert not errors, errors

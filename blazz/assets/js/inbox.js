@@ -77,11 +77,12 @@
     return null;
   }
   function place(scope, item) {
-    var at = +item.dataset.at, id = +item.dataset.id, before = null;
+    // The server's order: last activity, then (same second) the last message's id.
+    var at = +item.dataset.at, last = +item.dataset.last, before = null;
     var items = scope.querySelectorAll(".conv-item[data-id]");
     for (var i = 0; i < items.length; i++) {
       var x = items[i], xa = +x.dataset.at;
-      if (xa < at || (xa === at && +x.dataset.id < id)) { before = x; break; }
+      if (xa < at || (xa === at && +x.dataset.last < last)) { before = x; break; }
     }
     var more = scope.querySelector("[data-more]");
     if (!before && more) return false;  // older than everything loaded: it arrives with its page
@@ -104,7 +105,7 @@
       ids.forEach(function (id) { var old = doc.getElementById("conv-" + id); if (old) old.remove(); });
       Array.prototype.slice.call(fresh.querySelectorAll(".conv-item[data-id]")).forEach(function (item) {
         seen[item.dataset.id] = true;
-        if (+item.dataset.id === openId()) item.classList.add("active");
+        item.classList.toggle("active", +item.dataset.id === openId());  // the open thread decides, not the request
         if (place(scope, item)) activate(item);
       });
       if (scope.querySelector(".conv-item[data-id]")) {
