@@ -160,7 +160,8 @@ def wake(ws: Workspace, campaign_id: int) -> None:
 async def mark_replies(ws: Workspace, messages: list[Message]) -> None:
     """A customer's message marks as replied the campaign messages they got in the 72 h before it."""
     inbound = [m for m in messages if m.direction == "in" and m.source == "contact"]
-    if not inbound:
+    since = min((m.created_at for m in inbound), default=0) - REPLY_WINDOW_S
+    if not inbound or not await store.had_campaign_messages(ws.db, {m.conversation_id for m in inbound}, since):
         return
 
     def write(conn: sqlite3.Connection) -> set[int]:

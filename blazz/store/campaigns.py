@@ -443,6 +443,15 @@ def failed_messages(conn: sqlite3.Connection, campaign_id: int) -> list[tuple[in
     return [(r[0], bool(r[1])) for r in rows]
 
 
+async def had_campaign_messages(db: Database, conversation_ids: Sequence[int], since: int) -> bool:
+    """Whether any campaign message went out in these conversations since then (read-only: most inbound messages
+    answer no campaign, and then nothing needs the writer)."""
+    ids = list(conversation_ids)
+    return bool(ids) and bool(await db.fetchval(
+        f"SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id IN ({_marks(ids)}) AND campaign_id IS NOT NULL"
+        f" AND direction = 'out' AND sent_at >= ?)", (*ids, since)))
+
+
 def mark_replied(conn: sqlite3.Connection, conversation_id: int, since: int, at: int) -> list[int]:
     """The contact of this conversation wrote: recipients whose campaign message went out there since `since`
     are marked replied. Returns the campaigns concerned."""
