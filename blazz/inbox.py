@@ -238,7 +238,7 @@ async def lines(ws: Workspace, agent: Agent, conversation_id: int, message_ids: 
 
 
 async def reply(ws: Workspace, agent: Agent, conversation_id: int, *, text: str = "", media_id: int | None = None,
-                reply_to: int | None = None, account_id: int | None = None) -> Message:
+                reply_to: int | None = None, account_id: int | None = None, voice: bool = False) -> Message:
     """Queue an agent's reply (text, or a stored file with an optional caption). With another `account_id` it
     goes to the same contact from that number, in that number's conversation with them."""
     conv = await conversation(ws, agent, conversation_id)
@@ -255,7 +255,7 @@ async def reply(ws: Workspace, agent: Agent, conversation_id: int, *, text: str 
                               "approved template message on this Cloud API number.")
     common = {"source": "agent", "author_id": agent.user_id, "reply_to": reply_to, **target}
     if media_id is not None:
-        return await outbox.send_media(ws, media_id=media_id, caption=text, **common)
+        return await outbox.send_media(ws, media_id=media_id, caption=text, voice=voice, **common)
     return await outbox.send_text(ws, text=text, **common)
 
 

@@ -315,16 +315,22 @@ async def send_text(ws: Workspace, *, text: str, conversation_id: int | None = N
 async def send_media(ws: Workspace, *, media_id: int, caption: str = "", conversation_id: int | None = None,
                      to: int | str | None = None, account_id: int | None = None, source: str = "agent",
                      author_id: int | None = None, reply_to: int | None = None, idempotency_key: str | None = None,
-                     lane: Lane | None = None) -> Message:
+                     lane: Lane | None = None, voice: bool = False) -> Message:
     """Queue a stored file (see `blazz.media.store_upload`) with an optional caption; lanes and idempotency as
-    `send_text`. A file WhatsApp would refuse is refused here, before anything is queued (413 / 422)."""
+    `send_text`. A file WhatsApp would refuse is refused here, before anything is queued (413 / 422).
+    `voice=True` sends an audio file as a voice note (played in the chat, not shown as a file)."""
     media = await media_store.get(ws.db, media_id)
     if media is None:
         raise NotFound("No such file; upload it first.")
     media_service.sendable(media)
     caption = _clean_text(caption, required=False)
     target = await _target(ws, conversation_id, to, account_id)
-    return await _queue_one(ws, target=target, kind=media_service.kind_of(media.mime), text=caption,
+    kind = media_service.kind_of(media.mime)
+    if voice:
+        if kind != "audio":
+            raise Invalid("media_id", "Only an audio recording can go out as a voice note.")
+        kind = "voice"
+    return await _queue_one(ws, target=target, kind=kind, text=caption,
                             media_id=media.id, source=source, author_id=author_id, reply_to=reply_to,
                             idempotency_key=idempotency_key, lane=lane)
 

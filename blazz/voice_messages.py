@@ -61,4 +61,4 @@ async def send_voice(ws: Workspace, agent: inbox.Agent, conversation_id: int, re
     if len(recording) > VOICE_MAX_BYTES:
         raise Invalid("file", "The recording is too long for one WhatsApp voice message.")
     stored = await media_service.store_upload(ws, await to_voice_ogg(recording), "voice-message.ogg")
-    return await inbox.reply(ws, agent, conversation_id, media_id=stored.id)
+    return await inbox.reply(ws, agent, conversation_id, media_id=stored.id, voice=True)

@@ -194,6 +194,8 @@ async def test_a_voice_message_recorded_as_ogg_goes_out_and_other_formats_need_f
     assert "<audio" in r.text
     out = await eventually(shop.delivered)
     assert len(out) == 1 and out[0]["to"] == CUSTOMER
+    kind = await shop.ws.db.fetchval("SELECT kind FROM messages WHERE direction = 'out' ORDER BY id DESC LIMIT 1")
+    assert kind == "voice", "a browser recording goes out as a WhatsApp voice note, not an audio file"
     webm = b"\x1aE\xdf\xa3" + bytes(300)  # what Chromium records
     r = await form_post(shop.client, f"/w/{shop.slug}/inbox/{conv}/voice", {}, htmx=True,
                         files={"file": ("voice", webm, "audio/webm;codecs=opus")})
