@@ -29,7 +29,7 @@ async def subscribe(h, receiver: WebhookReceiver, events: list[str]):
     return await webhooks.create(h.ws, ME, receiver.url, events, allow_private=True)
 
 
-async def test_an_inbound_message_and_its_automatic_answer_are_posted_in_order(tmp_path):
+async def test_an_inbound_message_and_its_automatic_answer_are_both_posted(tmp_path):
     with WebhookReceiver() as receiver:
         async with running(tmp_path) as h:
             hook, secret = await subscribe(h, receiver, MESSAGE_EVENTS)
@@ -49,8 +49,9 @@ async def test_an_inbound_message_and_its_automatic_answer_are_posted_in_order(t
             assert sent["message"]["status"] == "sent" and sent["contact"]["phone"] == customer(1)
             statuses = [(d["status"], d["message"]["id"]) for d in of_type(receiver, "message.status")]
             assert statuses[:2] == [("delivered", sent["message"]["id"]), ("read", sent["message"]["id"])]
-            order = [kind for kind, _ in events(receiver)]
-            assert order.index("message.received") < order.index("message.sent")
+            # No order between the two is promised: the auto-reply is queued before message.received is emitted
+            # (DESIGN §5), and deliveries travel independently; receivers order by the message times.
+            assert {kind for kind, _ in events(receiver)} >= {"message.received", "message.sent"}
             first = receiver.received[0]
             assert webhooks.verify(secret, first.header("Blazz-Timestamp"), first.body,
                                    first.header("Blazz-Signature"))
