@@ -10,11 +10,7 @@ manager and the sandbox engine (pacing off). Results are appended to bench/RESUL
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
-import shlex
-import shutil
 import sqlite3
 import statistics
 import sys
@@ -26,7 +22,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.bench_pipeline import Setup, customer, until  # noqa: E402
-from bench.run import Context, Result, log, machine, record, table  # noqa: E402
+from bench.run import Context, Result, run_suite  # noqa: E402
 from blazz import audit, campaigns  # noqa: E402
 from blazz.store import campaigns as campaigns_store  # noqa: E402
 
@@ -147,34 +143,7 @@ CAMPAIGN_BENCHMARKS = [campaign_launch, campaign_drain, campaign_tick]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data sizes")
-    parser.add_argument("--only", action="append", choices=[b.__name__ for b in CAMPAIGN_BENCHMARKS])
-    parser.add_argument("--no-record", action="store_true", help="print only; do not append to bench/RESULTS.md")
-    args = parser.parse_args(argv)
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
-    facts = machine()
-    ctx = Context(quick=args.quick)
-    results: list[Result] = []
-    failures: list[str] = []
-    for bench in CAMPAIGN_BENCHMARKS:
-        if args.only and bench.__name__ not in args.only:
-            continue
-        log(f"{bench.__name__}: {(bench.__doc__ or '').strip()}")
-        try:
-            found = bench(ctx)
-        except Exception as exc:  # one broken benchmark must not hide the others' numbers
-            failures.append(f"{bench.__name__}: {exc!r}")
-            log(f"  FAILED: {exc!r}")
-            continue
-        for r in found:
-            log(f"  {r.name}: {r.shown()} {r.verdict}")
-        results += found
-    print(table(results))
-    if not args.no_record:
-        record(results, failures, facts, command, args.quick)
-    shutil.rmtree(ctx.scratch, ignore_errors=True)
-    return 1 if failures else 0
+    return run_suite(CAMPAIGN_BENCHMARKS, __doc__, argv)
 
 
 if __name__ == "__main__":

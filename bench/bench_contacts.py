@@ -11,12 +11,9 @@ appended to bench/RESULTS.md in bench/run.py's format; `CONTACTS_BENCHMARKS` can
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import random
-import shlex
-import shutil
 import statistics
 import subprocess
 import sys
@@ -29,7 +26,7 @@ if str(ROOT) not in sys.path:
 
 from litestar.testing import AsyncTestClient  # noqa: E402
 
-from bench.run import Context, Result, log, machine, record, table  # noqa: E402
+from bench.run import Context, Result, log, run_suite  # noqa: E402
 from blazz import contact_import, contacts, workspace_settings  # noqa: E402
 from blazz.config import Settings  # noqa: E402
 from blazz.runtime import Runtime  # noqa: E402
@@ -179,32 +176,7 @@ CONTACTS_BENCHMARKS = [contacts_list, contacts_import]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data sizes")
-    parser.add_argument("--only", action="append", choices=[b.__name__ for b in CONTACTS_BENCHMARKS])
-    args = parser.parse_args(argv)
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
-    facts = machine()
-    ctx = Context(quick=args.quick)
-    results: list[Result] = []
-    failures: list[str] = []
-    for bench in CONTACTS_BENCHMARKS:
-        if args.only and bench.__name__ not in args.only:
-            continue
-        log(f"{bench.__name__}: {(bench.__doc__ or '').strip()}")
-        try:
-            found = bench(ctx)
-        except Exception as exc:  # one broken benchmark must not hide the others' numbers
-            failures.append(f"{bench.__name__}: {exc!r}")
-            log(f"  FAILED: {exc!r}")
-            continue
-        for r in found:
-            log(f"  {r.name}: {r.shown()} {r.verdict}")
-        results += found
-    print(table(results))
-    record(results, failures, facts, command, args.quick)
-    shutil.rmtree(ctx.scratch, ignore_errors=True)
-    return 1 if failures else 0
+    return run_suite(CONTACTS_BENCHMARKS, __doc__, argv)
 
 
 if __name__ == "__main__":

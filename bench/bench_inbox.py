@@ -17,8 +17,6 @@ import argparse
 import asyncio
 import gc
 import os
-import shlex
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -33,7 +31,7 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 from litestar.testing import AsyncTestClient  # noqa: E402
 
-from bench.run import Context, Result, log, machine, record, start_server, stop_server, table  # noqa: E402
+from bench.run import Context, Result, finish, log, machine, run_each, start_server, stop_server  # noqa: E402
 from blazz.config import Settings  # noqa: E402
 from blazz.web.app import create_app  # noqa: E402
 
@@ -225,7 +223,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, help="reuse a data dir made by an earlier run (kept, not deleted)")
     parser.add_argument("--only", choices=["pages", "fanout"], action="append")
     args = parser.parse_args(argv)
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
     facts_machine = machine()
     ctx = Context(quick=args.quick)
     contacts_n, messages_n = (20_000, 200_000) if args.quick else (100_000, 1_000_000)
@@ -240,25 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     facts = _facts(data_dir)
     label = (f"{contacts_n // 1000}k contacts, {sum(facts['counts'].values()) // 1000}k conversations, "
              f"{facts['messages'] / 1e6:.1f}M messages")
-    results: list[Result] = []
-    failures: list[str] = []
-    for name, bench in (("pages", lambda: inbox_pages(ctx, data_dir, slug, facts, label)),
-                        ("fanout", lambda: sse_fanout(ctx, data_dir, slug, label))):
-        if args.only and name not in args.only:
-            continue
-        try:
-            found = bench()
-        except Exception as exc:  # one broken benchmark must not hide the others' numbers
-            failures.append(f"{name}: {exc!r}")
-            log(f"  FAILED: {exc!r}")
-            continue
-        for r in found:
-            log(f"  {r.name}: {r.shown()} {r.verdict}")
-        results += found
-    print(table(results))
-    record(results, failures, facts_machine, command, args.quick)
-    shutil.rmtree(ctx.scratch, ignore_errors=True)
-    return 1 if failures else 0
+    benchmarks = [("pages", lambda: inbox_pages(ctx, data_dir, slug, facts, label)),
+                  ("fanout", lambda: sse_fanout(ctx, data_dir, slug, label))]
+    results, failures = run_each([(n, b) for n, b in benchmarks if not args.only or n in args.only])
+    return finish(ctx, results, failures, facts_machine)
 
 
 if __name__ == "__main__":

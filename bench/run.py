@@ -293,34 +293,58 @@ def record(results: list[Result], failures: list[str], facts: dict[str, str], co
         fh.write("\n".join(section) + "\n")
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="smaller data sizes")
-    parser.add_argument("--only", action="append", choices=[b.__name__ for b in BENCHMARKS],
-                        help="run only this benchmark (repeatable)")
-    args = parser.parse_args(argv)
-    command = "python " + shlex.join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
-    facts = machine()
-    ctx = Context(quick=args.quick)
-    log(f"Scratch data in {ctx.scratch}; " + ", ".join(f"{k} {v}" for k, v in facts.items()))
+def run_each(benchmarks: list[tuple[str, Callable[[], list[Result]]]]) -> tuple[list[Result], list[str]]:
+    """Run named benchmarks in order; one that breaks is reported and the others still run."""
     results: list[Result] = []
     failures: list[str] = []
-    for bench in BENCHMARKS:
-        if args.only and bench.__name__ not in args.only:
-            continue
-        log(f"{bench.__name__}: {(bench.__doc__ or '').strip()}")
+    for name, bench in benchmarks:
         try:
-            results += bench(ctx)
+            found = bench()
         except Exception as exc:  # one broken benchmark must not hide the others' numbers
-            failures.append(f"{bench.__name__}: {exc}")
-            log(f"  FAILED: {exc}")
+            failures.append(f"{name}: {exc!r}")
+            log(f"  FAILED: {exc!r}")
+            continue
+        for r in found:
+            log(f"  {r.name}: {r.shown()} {r.verdict}")
+        results += found
+    return results, failures
+
+
+def finish(ctx: Context, results: list[Result], failures: list[str], facts: dict[str, str], *,
+           record_results: bool = True) -> int:
+    """Print the table, append it to RESULTS.md (unless told not to), clean up; exit status 1 if one broke."""
     print(table(results))
     for failure in failures:
         print(f"Failed: {failure}")
-    record(results, failures, facts, command, args.quick)
-    log(f"Appended to {RESULTS.relative_to(ROOT)}")
+    if record_results:
+        command = "python " + shlex.join([os.path.relpath(sys.argv[0], ROOT), *sys.argv[1:]])
+        record(results, failures, facts, command, ctx.quick)
+        log(f"Appended to {RESULTS.relative_to(ROOT)}")
     shutil.rmtree(ctx.scratch, ignore_errors=True)
     return 1 if failures else 0
+
+
+def run_suite(benchmarks: list[Callable[[Context], list[Result]]], description: str,
+              argv: list[str] | None = None) -> int:
+    """The command line every benchmark module shares: --quick, --only NAME, --no-record."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller data sizes")
+    parser.add_argument("--only", action="append", choices=[b.__name__ for b in benchmarks],
+                        help="run only this benchmark (repeatable)")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to bench/RESULTS.md")
+    args = parser.parse_args(argv)
+    facts = machine()
+    ctx = Context(quick=args.quick)
+    log(f"Scratch data in {ctx.scratch}; " + ", ".join(f"{k} {v}" for k, v in facts.items()))
+    chosen = [b for b in benchmarks if not args.only or b.__name__ in args.only]
+    for bench in chosen:
+        log(f"{bench.__name__}: {(bench.__doc__ or '').strip()}")
+    results, failures = run_each([(b.__name__, lambda b=b: b(ctx)) for b in chosen])
+    return finish(ctx, results, failures, facts, record_results=not args.no_record)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_suite(BENCHMARKS, __doc__, argv)
 
 
 if __name__ == "__main__":
