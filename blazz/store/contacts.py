@@ -419,11 +419,9 @@ async def possible_duplicates(db: Database, contact: Contact, limit: int = 5) ->
     return [to_contact(row) for row in rows]
 
 
-def merge(conn: sqlite3.Connection, keep_id: int, drop_id: int, values: dict[str, Any], now: int) -> None:
-    """Fold contact `drop_id` into `keep_id`: its groups, its conversations (and their messages) move over, it goes.
-
-    Where both talked to the same account, the two threads become one (messages keep their times and order by id).
-    """
+def fold_relations(conn: sqlite3.Connection, keep_id: int, drop_id: int) -> None:
+    """Move contact `drop_id`'s groups and conversations (with their messages) to `keep_id`; where both talked to
+    the same number the two threads become one. Shared by the manual merge and ingest's phone/LID merge."""
     conn.execute("INSERT OR IGNORE INTO contact_groups (contact_id, group_id)"
                  " SELECT ?, group_id FROM contact_groups WHERE contact_id = ?", (keep_id, drop_id))
     for conv_id, account_id in conn.execute(
@@ -438,14 +436,22 @@ def merge(conn: sqlite3.Connection, keep_id: int, drop_id: int, values: dict[str
         conn.execute(
             "UPDATE conversations SET"
             " unread = unread + (SELECT unread FROM conversations WHERE id = :drop),"
-            " last_inbound_at = max(coalesce(last_inbound_at, 0),"
-            "   coalesce((SELECT last_inbound_at FROM conversations WHERE id = :drop), 0)),"
+            " last_inbound_at = nullif(max(coalesce(last_inbound_at, 0),"
+            "   coalesce((SELECT last_inbound_at FROM conversations WHERE id = :drop), 0)), 0),"
             " (last_message_id, last_message_at, last_preview) = (SELECT last_message_id, last_message_at,"
             "   last_preview FROM conversations WHERE id IN (:keep, :drop) ORDER BY last_message_at DESC LIMIT 1)"
             " WHERE id = :keep",
             {"keep": target[0], "drop": conv_id},
         )
         conn.execute("DELETE FROM conversations WHERE id = ?", (conv_id,))
+
+
+def merge(conn: sqlite3.Connection, keep_id: int, drop_id: int, values: dict[str, Any], now: int) -> None:
+    """Fold contact `drop_id` into `keep_id`: its groups, its conversations (and their messages) move over, it goes.
+
+    Where both talked to the same account, the two threads become one (messages keep their times and order by id).
+    """
+    fold_relations(conn, keep_id, drop_id)
     lid = conn.execute("SELECT lid FROM contacts WHERE id = ?", (drop_id,)).fetchone()[0]
     conn.execute("DELETE FROM contacts WHERE id = ?", (drop_id,))  # first: its phone and LID are unique
     update(conn, keep_id, values, now)

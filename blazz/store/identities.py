@@ -11,6 +11,8 @@ import logging
 import sqlite3
 from dataclasses import dataclass
 
+from blazz.store import contacts as contacts_store
+
 log = logging.getLogger(__name__)
 
 
@@ -79,28 +81,7 @@ def resolve_group(conn: sqlite3.Connection, jid: str, name: str | None, now: int
 def merge(conn: sqlite3.Connection, keep_id: int, drop_id: int, now: int) -> None:
     """Fold contact `drop_id` into `keep_id`: groups, conversations (threads with the same number become one),
     the LID, custom field values and whatever details `keep_id` lacks. An opt-out on either side stays."""
-    conn.execute("INSERT OR IGNORE INTO contact_groups (contact_id, group_id)"
-                 " SELECT ?, group_id FROM contact_groups WHERE contact_id = ?", (keep_id, drop_id))
-    for conv_id, account_id in conn.execute(
-        "SELECT id, account_id FROM conversations WHERE contact_id = ?", (drop_id,)
-    ).fetchall():
-        target = conn.execute("SELECT id FROM conversations WHERE contact_id = ? AND account_id = ?",
-                              (keep_id, account_id)).fetchone()
-        if target is None:
-            conn.execute("UPDATE conversations SET contact_id = ? WHERE id = ?", (keep_id, conv_id))
-            continue
-        conn.execute("UPDATE messages SET conversation_id = ? WHERE conversation_id = ?", (target[0], conv_id))
-        conn.execute(
-            "UPDATE conversations SET"
-            " unread = unread + (SELECT unread FROM conversations WHERE id = :drop),"
-            " last_inbound_at = nullif(max(coalesce(last_inbound_at, 0),"
-            "   coalesce((SELECT last_inbound_at FROM conversations WHERE id = :drop), 0)), 0),"
-            " (last_message_id, last_message_at, last_preview) = (SELECT last_message_id, last_message_at,"
-            "   last_preview FROM conversations WHERE id IN (:keep, :drop) ORDER BY last_message_at DESC LIMIT 1)"
-            " WHERE id = :keep",
-            {"keep": target[0], "drop": conv_id},
-        )
-        conn.execute("DELETE FROM conversations WHERE id = ?", (conv_id,))
+    contacts_store.fold_relations(conn, keep_id, drop_id)
     dropped = conn.execute(
         "SELECT lid, name, first_name, last_name, email, notes, fields, opted_out_at, opted_out_reason"
         " FROM contacts WHERE id = ?", (drop_id,)).fetchone()
