@@ -40,6 +40,7 @@ from blazz.web.events import EventsController
 from blazz.web.health import health
 from blazz.web.inbox import InboxController
 from blazz.web.inbox_admin import CannedRepliesController, InboxSettingsController
+from blazz.web.locale import LocaleMiddleware
 from blazz.web.sessions import SessionConfig
 from blazz.web.shell import ShellController
 from blazz.web.templates_page import TemplatesController
@@ -112,7 +113,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
                                        opt={"exclude_from_auth": True, "exclude_from_csrf": True}),
         ],
         on_app_init=[session_auth.on_app_init],
-        middleware=[RequestLogContext, login_rate_limit(settings.login_rate_limit).middleware],
+        middleware=[RequestLogContext, LocaleMiddleware, login_rate_limit(settings.login_rate_limit).middleware],
         plugins=[HTMXPlugin()],
         template_config=template_config,
         csrf_config=csrf,

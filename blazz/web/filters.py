@@ -8,7 +8,8 @@ import time
 from litestar.plugins.jinja import JinjaTemplateEngine
 from markupsafe import Markup, escape
 
-from blazz import __version__
+from blazz import __version__, i18n
+from blazz.i18n import gettext as _
 
 
 def initials(name: str) -> str:
@@ -17,18 +18,15 @@ def initials(name: str) -> str:
 
 
 def timeago(ts: float | None) -> str:
+    """'3 minutes ago' in the reader's language; a date once it is more than a week old."""
     if not ts:
-        return "never"
+        return _("never")
     delta = time.time() - ts
     if delta < 60:
-        return "just now"
-    if delta < 3600:
-        return f"{int(delta // 60)} min ago"
-    if delta < 86400:
-        return f"{int(delta // 3600)} h ago"
+        return _("just now")
     if delta < 7 * 86400:
-        return f"{int(delta // 86400)} d ago"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%d %b %Y")
+        return i18n.timedelta(-delta, add_direction=True)
+    return i18n.date(ts)
 
 
 def timeuntil(ts: float | None) -> str:
@@ -36,13 +34,8 @@ def timeuntil(ts: float | None) -> str:
         return ""
     delta = ts - time.time()
     if delta <= 0:
-        return "expired"
-    if delta < 3600:
-        return f"in {max(1, int(delta // 60))} min"
-    if delta < 86400:
-        return f"in {int(delta // 3600)} h"
-    days = round(delta / 86400)
-    return f"in {days} day{'s' if days != 1 else ''}"
+        return _("expired")
+    return i18n.timedelta(max(delta, 60), add_direction=True)
 
 
 def utc_iso(ts: float | None) -> str:
@@ -61,6 +54,16 @@ def qr_svg(text: str, label: str = "QR code") -> Markup:
 
 def install(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
-    env.filters.update(initials=initials, timeago=timeago, timeuntil=timeuntil, utc_iso=utc_iso, qr_svg=qr_svg)
+    env.filters.update(initials=initials, timeago=timeago, timeuntil=timeuntil, utc_iso=utc_iso, qr_svg=qr_svg,
+                       number=i18n.number, percent=i18n.percent, date=i18n.date, datetime=i18n.datetime,
+                       time=i18n.time_of_day)
+    # `{{ _("Text") }}`, `{{ _("%(n)s left", n=3) }}` and `{% trans %}` blocks, in the current request's language.
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        lambda message: i18n.translations(i18n.current()).gettext(message),
+        lambda singular, plural, n: i18n.translations(i18n.current()).ngettext(singular, plural, n),
+        newstyle=True,
+    )
+    env.globals.update(locale=i18n.current, languages=i18n.LANGUAGES)
     env.globals.update(version=__version__, static=lambda path: f"/static/{path}?v={__version__}")
     env.autoescape = True

@@ -1,0 +1,184 @@
+"""Translations and locale-aware formatting.
+
+Source strings are English and live in the code; each other language has catalogs in `blazz/locale/<lang>/*.po`
+(one file per area of the product, merged at load, so areas can be translated independently). The locale of the
+current request sits in a context variable the web layer sets, so services, templates and filters all read the same
+one without passing it around. Placeholders use Python's `%(name)s` style, as Jinja's `{% trans %}` blocks do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import gettext as _gettext
+import io
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+LOCALE_DIR = Path(__file__).parent / "locale"
+LANGUAGES: dict[str, str] = {"en": "English", "id": "Bahasa Indonesia"}  # code -> name in that language
+DEFAULT = "en"
+
+_current: ContextVar[str] = ContextVar("blazz_locale", default=DEFAULT)
+
+
+def current() -> str:
+    return _current.get()
+
+
+def activate(locale: str | None) -> None:
+    """Make `locale` the language of the current request/task (an unknown one falls back to English)."""
+    _current.set(locale if locale in LANGUAGES else DEFAULT)
+
+
+@contextlib.contextmanager
+def using(locale: str | None) -> Iterator[None]:
+    token = _current.set(locale if locale in LANGUAGES else DEFAULT)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best supported language for a browser's Accept-Language header (English when nothing matches)."""
+    ranked: list[tuple[float, int, str]] = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        lang = tag.strip().lower().replace("_", "-").split("-")[0]
+        if lang == "in":  # the old ISO code for Indonesian, still sent by some Android browsers
+            lang = "id"
+        if lang and quality > 0:
+            ranked.append((-quality, i, lang))
+    for _q, _i, lang in sorted(ranked):
+        if lang in LANGUAGES:
+            return lang
+    return DEFAULT
+
+
+# -- catalogs -----------------------------------------------------------------------------------------------------
+
+
+@cache
+def translations(locale: str) -> _gettext.NullTranslations:
+    """Every `.po` of one language merged and compiled in memory (English is the source: no catalog)."""
+    folder = LOCALE_DIR / locale
+    if locale == DEFAULT or not folder.is_dir():
+        return _gettext.NullTranslations()
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    merged = Catalog(locale=locale)
+    for path in sorted(folder.glob("*.po")):
+        with path.open("rb") as f:
+            for message in read_po(f, locale=locale):
+                if message.id and _translated(message.string) and merged.get(message.id) is None:
+                    merged[message.id] = message.string
+    buffer = io.BytesIO()
+    write_mo(buffer, merged)
+    buffer.seek(0)
+    return _gettext.GNUTranslations(buffer)
+
+
+def _translated(string: str | tuple[str, ...]) -> bool:
+    return all(string) if isinstance(string, tuple) else bool(string)
+
+
+def gettext(message: str, **params: Any) -> str:
+    """`message` in the current language, with `%(name)s` placeholders filled from `params`."""
+    text = translations(current()).gettext(message)
+    return text % _localised(params) if params else text
+
+
+def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
+    """The singular or plural form for `n` (available as `%(num)s`, localised) in the current language."""
+    text = translations(current()).ngettext(singular, plural, n)
+    return text % _localised({"num": n, **params})
+
+
+_ = gettext
+
+
+def N_(message: str) -> str:
+    """Mark a string for the catalog without translating it now (module constants, labels shown later)."""
+    return message
+
+
+def _localised(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for k, v in params.items()}
+
+
+# -- formatting ---------------------------------------------------------------------------------------------------
+
+
+def number(value: float | int | None, digits: int | None = None) -> str:
+    """1,234.5 in English, 1.234,5 in Indonesian."""
+    if value is None:
+        return ""
+    from babel.numbers import format_decimal
+
+    pattern = None if digits is None else "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(value, format=pattern, locale=current())
+
+
+def percent(value: float | None, digits: int = 0) -> str:
+    """`value` is a fraction (0.25 -> 25%)."""
+    if value is None:
+        return ""
+    from babel.numbers import format_percent
+
+    return format_percent(value, format="#,##0" + ("." + "0" * digits if digits else "") + "%", locale=current())
+
+
+def date(value: dt.date | dt.datetime | float | int | None, fmt: str = "medium", tz: Any = None) -> str:
+    """A date in the current language: 'medium' -> 26 Nov 2026, 'long', 'short', or a CLDR pattern."""
+    if value is None or value == "":
+        return ""
+    from babel.dates import format_date
+
+    return format_date(_as_datetime(value, tz), format=fmt, locale=current())
+
+
+def datetime(value: dt.datetime | float | int | None, fmt: str = "medium", tz: Any = None) -> str:
+    if value is None or value == "":
+        return ""
+    from babel.dates import format_datetime
+
+    formats = {"medium": "d MMM y, HH:mm", "short": "d MMM, HH:mm"}
+    return format_datetime(_as_datetime(value, tz), format=formats.get(fmt, fmt), tzinfo=None, locale=current())
+
+
+def time_of_day(value: dt.datetime | float | int | None, tz: Any = None) -> str:
+    if value is None or value == "":
+        return ""
+    from babel.dates import format_time
+
+    return format_time(_as_datetime(value, tz), format="HH:mm", locale=current())
+
+
+def timedelta(seconds: float, *, add_direction: bool = False, threshold: float = 0.85) -> str:
+    """'3 minutes' / '3 menit' (or 'in 3 minutes' / '3 minutes ago' with `add_direction`)."""
+    from babel.dates import format_timedelta
+
+    return format_timedelta(dt.timedelta(seconds=seconds), add_direction=add_direction, threshold=threshold,
+                            format="long", locale=current())
+
+
+def _as_datetime(value: dt.date | dt.datetime | float | int, tz: Any) -> dt.datetime | dt.date:
+    if isinstance(value, int | float):
+        value = dt.datetime.fromtimestamp(value, dt.UTC)
+    if isinstance(value, dt.datetime) and tz is not None:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.UTC)
+        value = value.astimezone(tz)
+    return value
