@@ -12,6 +12,7 @@ import contextlib
 import datetime as dt
 import gettext as _gettext
 import io
+import re
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from functools import cache
@@ -88,6 +89,28 @@ def translations(locale: str) -> _gettext.NullTranslations:
     write_mo(buffer, merged)
     buffer.seek(0)
     return _gettext.GNUTranslations(buffer)
+
+
+JS_DIR = Path(__file__).parent / "assets" / "js"
+_JS_CALL = re.compile(r"""\bt\((["'])((?:\\.|(?!\1).)+)\1""")
+
+
+@cache
+def js_messages() -> tuple[str, ...]:
+    """The strings our scripts show, found as `t("...")` calls (so the page can hand scripts their translations)."""
+    found: list[str] = []
+    for path in sorted(JS_DIR.glob("*.js")):
+        for match in _JS_CALL.finditer(path.read_text(encoding="utf-8")):
+            text = match.group(2).encode().decode("unicode_escape")
+            if text not in found:
+                found.append(text)
+    return tuple(found)
+
+
+def js_catalog() -> dict[str, str]:
+    """The scripts' strings in the current language (only those that differ from English)."""
+    t = translations(current())
+    return {m: t.gettext(m) for m in js_messages() if t.gettext(m) != m}
 
 
 def _translated(string: str | tuple[str, ...]) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -52,6 +53,11 @@ def qr_svg(text: str, label: str = "QR code") -> Markup:
     return Markup(svg.replace("<svg ", f"<svg {attrs} ", 1))
 
 
+def js_catalog() -> Markup:
+    """The scripts' translations as JSON for a `<script type="application/json">` (safe inside HTML)."""
+    return Markup(json.dumps(i18n.js_catalog(), ensure_ascii=False).replace("</", "<\\/"))
+
+
 def install(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
     env.filters.update(initials=initials, timeago=timeago, timeuntil=timeuntil, utc_iso=utc_iso, qr_svg=qr_svg,
@@ -64,6 +70,6 @@ def install(engine: JinjaTemplateEngine) -> None:
         lambda singular, plural, n: i18n.translations(i18n.current()).ngettext(singular, plural, n),
         newstyle=True,
     )
-    env.globals.update(locale=i18n.current, languages=i18n.LANGUAGES)
+    env.globals.update(locale=i18n.current, languages=i18n.LANGUAGES, js_catalog=js_catalog)
     env.globals.update(version=__version__, static=lambda path: f"/static/{path}?v={__version__}")
     env.autoescape = True

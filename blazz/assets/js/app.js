@@ -6,6 +6,7 @@
      confirm(message, {title, label, danger}) -> Promise<boolean>
      shortcut(keys, description, handler) -> unregister()     keys: "n", "g i" (sequence), "mod+k"
      setTheme("light" | "dark" | "system")
+     t(text, params) -> text in the page's language (strings are written in English, `%(name)s` placeholders)
    Declarative hooks: [data-nav-toggle] / .nav-toggle, [data-theme-toggle], [data-theme-set=light|dark|system],
      [data-confirm] (+ data-confirm-title, data-confirm-label), [data-copy] ("" copies the sibling <code>),
      [data-shortcut="g i"] (+ data-shortcut-label), [data-live-indicator] (+ data-label-open|error|closed),
@@ -26,6 +27,16 @@
   }
   try { var saved = localStorage.getItem(THEME_KEY); } catch (e) { /* storage disabled */ }
   if (saved === "light" || saved === "dark") root.setAttribute("data-theme", saved);
+
+  /* ---------- translations: Blazz.t(englishText, {name: value}) from the page's #blazz-i18n catalog ---------- */
+  var catalog = null;
+  function t(text, params) {
+    if (catalog === null) {
+      try { catalog = JSON.parse((doc.getElementById("blazz-i18n") || {}).textContent || "{}"); } catch (e) { catalog = {}; }
+    }
+    var out = catalog[text] || text;
+    return params ? out.replace(/%\((\w+)\)s/g, function (m, k) { return k in params ? params[k] : m; }) : out;
+  }
 
   /* ---------- small helpers ---------- */
   function el(tag, cls, text) {
@@ -308,5 +319,5 @@
   doc.addEventListener("htmx:sendError", function () { toast("Can't reach the server. Check that Blazz is running.", "error"); });
   doc.addEventListener("DOMContentLoaded", function () { enhance(doc); setInterval(tickCountdowns, 1000); });
 
-  window.Blazz = { toast: toast, confirm: confirmAsk, shortcut: shortcut, setTheme: setTheme };
+  window.Blazz = { t: t, toast: toast, confirm: confirmAsk, shortcut: shortcut, setTheme: setTheme };
 })();
