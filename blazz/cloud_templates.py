@@ -169,20 +169,22 @@ def unmapped(t: CloudTemplateRow) -> list[str]:
     return [p.key for p in params_of(t) if not t.mapping.get(p.key)]
 
 
-def call_for(t: CloudTemplateRow, values: Mapping[str, str]) -> TemplateCall:
-    """The template send for one contact. Raises Invalid when a parameter has no text or renders empty (Meta
-    would refuse it with a parameter error)."""
+def call_for(t: CloudTemplateRow, values: Mapping[str, str], given: Mapping[str, str] | None = None) -> TemplateCall:
+    """The template send for one contact. `given` holds literal texts by parameter key ("body.2"), e.g. typed by an
+    agent for a parameter without a mapping; they win over the mapping. Raises Invalid when a parameter has no
+    text or renders empty (Meta would refuse it with a parameter error)."""
     header: list[str] = []
     body: list[str] = []
     names: list[str] = []
     for p in params_of(t):
-        source = t.mapping.get(p.key)
-        if not source:
-            raise Invalid("mapping", f"Say what goes in {{{{{p.name}}}}} of the {p.component} of {t.name}.")
-        text = templates.render(source, values).strip()
+        text = _param_text(t, p, values, given)
+        if text is None:
+            raise Invalid(f"params.{p.key}", "Say what goes in %(param)s of the %(part)s of %(name)s.",
+                          param="{{" + p.name + "}}", part=p.component, name=t.name)
         if not text:
-            raise Invalid("mapping", f"{{{{{p.name}}}}} of {t.name} would be empty for this contact; "
-                                     "add a fallback such as {{first_name|Kak}}.")
+            raise Invalid(f"params.{p.key}", "%(param)s of %(name)s would be empty for this contact; "
+                                             "add a fallback such as {{first_name|Kak}}.",
+                          param="{{" + p.name + "}}", name=t.name)
         if p.component == "header":
             header.append(text)
         else:
@@ -196,13 +198,44 @@ def call_for(t: CloudTemplateRow, values: Mapping[str, str]) -> TemplateCall:
     return TemplateCall(t.name, t.language, tuple(body), extra=extra)
 
 
-def text_for(t: CloudTemplateRow, values: Mapping[str, str]) -> str:
-    """The template's body as the contact reads it (for the copy kept in the conversation)."""
-    rendered = {p.name: templates.render(t.mapping.get(p.key, ""), values) for p in params_of(t)
-                if p.component == "body"}
-    body = _PARAM.sub(lambda m: rendered.get(m.group(1), m.group(0)), body_text(t))
+def _param_text(t: CloudTemplateRow, p: Param, values: Mapping[str, str],
+                given: Mapping[str, str] | None) -> str | None:
+    """What one parameter gets for this contact: a given literal, else its mapping rendered; None: nothing says."""
+    literal = " ".join(str((given or {}).get(p.key) or "").split())
+    if literal:
+        return literal
+    source = t.mapping.get(p.key)
+    return templates.render(source, values).strip() if source else None
+
+
+def check_given(t: CloudTemplateRow, given: Mapping[str, str]) -> dict[str, str]:
+    """Literal parameter texts cleaned: known parameter keys only, at most MAX_PARAM characters, blanks dropped."""
+    keys = {p.key for p in params_of(t)}
+    clean: dict[str, str] = {}
+    for key, value in given.items():
+        if key not in keys:
+            raise Invalid(f"params.{key}", "The template %(name)s has no parameter %(key)s.", name=t.name, key=key)
+        text = " ".join(str(value or "").split())
+        if len(text) > MAX_PARAM:
+            raise Invalid(f"params.{key}", "A parameter can be at most %(max)s characters.", max=MAX_PARAM)
+        if text:
+            clean[key] = text
+    return clean
+
+
+def text_for(t: CloudTemplateRow, values: Mapping[str, str], given: Mapping[str, str] | None = None, *,
+             header: bool = False) -> str:
+    """The template's body as the contact reads it (for the copy kept in the conversation); with `header` a text
+    header comes first, on its own line. A parameter with nothing to fill it stays as {{n}}."""
+    def fill(component: str, text: str) -> str:
+        rendered = {p.name: _param_text(t, p, values, given) for p in params_of(t) if p.component == component}
+        return _PARAM.sub(lambda m: rendered.get(m.group(1)) or m.group(0), text)
+
+    body = fill("body", body_text(t))
     footer = footer_text(t)
-    return f"{body}\n\n{footer}" if footer else body
+    out = f"{body}\n\n{footer}" if footer else body
+    head = str((_component(t, "HEADER") or {}).get("text") or "") if header and header_format(t) == "TEXT" else ""
+    return f"{fill('header', head)}\n{out}" if head else out
 
 
 # -- creating and submitting ---------------------------------------------------------------------------------------

@@ -13,6 +13,10 @@ Idempotency: a caller's `idempotency_key` (the API's Idempotency-Key) returns th
 key comes again with the same content, and raises `Conflict` with other content. Campaign messages are unique per
 (campaign, contact): `enqueue_many` skips a contact that campaign already queued.
 
+Meta templates (`send_template`, or `CampaignItem.template`): kind `template`, the text the customer reads as the
+body and the template call in the message's `meta`. A Cloud API number sends the call; a number on another engine
+(sandbox, WhatsApp Web) has no Meta templates and sends the body as a plain text instead (`blazz.delivery.worker`).
+
 Bus events: "message.new" {message_id, conversation_id, direction}, "message.status" {message_ids,
 conversation_ids, status}, "conversation.updated" {conversation_ids}.
 """
@@ -24,7 +28,7 @@ import secrets
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -32,13 +36,16 @@ from blazz import media as media_service
 from blazz import phones, workspace_settings
 from blazz.errors import Conflict, DomainError, Invalid, NotFound
 from blazz.store import accounts as accounts_store
+from blazz.store import contacts as contacts_store
 from blazz.store import conversations as conversations_store
 from blazz.store import identities
 from blazz.store import media as media_store
 from blazz.store import messages as messages_store
 from blazz.store import outbox as outbox_store
+from blazz.store import templates as templates_store
 from blazz.store.database import Database
 from blazz.store.messages import Message
+from blazz.whatsapp.protocol import TemplateCall
 from blazz.workspaces import Workspace
 
 T = TypeVar("T")
@@ -61,9 +68,34 @@ class OptedOut(DomainError):
 @dataclass(frozen=True, slots=True)
 class CampaignItem:
     contact_id: int
-    text: str = ""
-    media_id: int | None = None
+    text: str = ""  # with `template`: the template as this contact reads it (kept in the thread)
+    media_id: int | None = None  # with `template`: the file of a media header
     account_id: int | None = None  # None: the workspace's default number
+    template: TemplateCall | None = None  # a Meta template (Cloud API numbers; other engines send `text`)
+
+
+# -- Meta templates in a message's meta ----------------------------------------------------------------------------
+
+
+def template_meta(call: TemplateCall, cloud_template_id: int | None = None) -> dict[str, Any]:
+    """The `meta` of a template message: the call as JSON, so the worker can send it again after a restart."""
+    data: dict[str, Any] = {"name": call.name, "language": call.language, "body_params": list(call.body_params)}
+    if call.header_media_id:
+        data["header_media_id"] = call.header_media_id
+    if call.extra:
+        data["extra"] = dict(call.extra)
+    if cloud_template_id is not None:
+        data["cloud_template_id"] = cloud_template_id
+    return {"template": data}
+
+
+def template_of(meta: Mapping[str, Any] | None) -> TemplateCall | None:
+    """The template call stored by `template_meta` (None when the message is not a template)."""
+    data = (meta or {}).get("template")
+    if not isinstance(data, dict) or not data.get("name") or not data.get("language"):
+        return None
+    return TemplateCall(str(data["name"]), str(data["language"]), tuple(str(p) for p in data.get("body_params") or ()),
+                        header_media_id=data.get("header_media_id"), extra=dict(data.get("extra") or {}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +282,10 @@ def _refuse_opted_out(conn: sqlite3.Connection, conversation_id: int) -> None:
 
 async def _queue_one(ws: Workspace, *, target: _Target, kind: str, text: str, media_id: int | None, source: str,
                      author_id: int | None, reply_to: int | None, idempotency_key: str | None,
-                     lane: Lane | None) -> Message:
+                     lane: Lane | None, meta: dict[str, Any] | None = None,
+                     only_from: int | None = None) -> Message:
+    """Write the message and its outbox entry; `only_from` refuses any sending number but that one (a Meta
+    template belongs to one Cloud API number)."""
     lane = lane or SOURCE_LANES.get(source, "urgent")
     if lane not in outbox_store.LANES:
         raise Invalid("lane", "The lane is one of urgent, normal, campaign.")
@@ -261,19 +296,22 @@ async def _queue_one(ws: Workspace, *, target: _Target, kind: str, text: str, me
         if key is not None:
             first = messages_store.by_idempotency_key(conn, key)
             if first is not None:
-                if (first.body, first.media_id) != (text, media_id) or (
+                if (first.body, first.media_id, first.meta) != (text, media_id, meta or {}) or (
                         target.conversation_id is not None and first.conversation_id != target.conversation_id):
                     raise Conflict("This Idempotency-Key was already used for a different message.",
                                    details={"message_id": first.id})
                 return first, False
         conversation_id, account_id = _open_conversation(conn, target, int(now))
+        if only_from is not None and account_id != only_from:
+            raise Invalid("template_id", "This template belongs to another of your WhatsApp numbers; send it from "
+                                         "that number, or choose one of this number's templates.")
         _refuse_opted_out(conn, conversation_id)
         if reply_to is not None and not messages_store.in_conversation_sync(conn, reply_to, conversation_id):
             raise Invalid("reply_to", "The message to reply to is not in this conversation.")
         message_id = messages_store.insert_outgoing(
             conn, conversation_id=conversation_id, account_id=account_id, kind=kind, body=text,
             media_id=media_id, source=source, author_id=author_id, quoted_id=reply_to, campaign_id=None,
-            idempotency_key=key, now=int(now))
+            idempotency_key=key, now=int(now), meta=meta)
         outbox_store.insert(conn, message_id, account_id, outbox_store.LANES[lane], new_provider_id(), now)
         if lane != "campaign":  # a campaign message shows in the conversation list once it goes out
             conversations_store.bump(conn, conversation_id, message_id=message_id, at=int(now),
@@ -333,6 +371,65 @@ async def send_media(ws: Workspace, *, media_id: int, caption: str = "", convers
     return await _queue_one(ws, target=target, kind=kind, text=caption,
                             media_id=media.id, source=source, author_id=author_id, reply_to=reply_to,
                             idempotency_key=idempotency_key, lane=lane)
+
+
+async def send_template(ws: Workspace, *, template_id: int, conversation_id: int | None = None,
+                        to: int | str | None = None, account_id: int | None = None,
+                        values: Mapping[str, str] | None = None, source: str = "agent", author_id: int | None = None,
+                        idempotency_key: str | None = None, lane: Lane | None = None) -> Message:
+    """Queue one of Meta's approved templates (a synced Cloud API template, by its id here), the only message a
+    Cloud API number may send outside the 24-hour window. It goes from the template's own number: a conversation
+    (or `account_id`) of another number is refused. Parameters are filled from the contact's details through the
+    template's mapping; `values` overrides them: a variable by name ("first_name"), or a parameter's literal text
+    by its key ("body.2", "header.1"), e.g. for one without a mapping. Stored as kind `template` with the text the
+    customer reads as its body and the call in `meta` (see `template_meta`). Lanes and idempotency as
+    `send_text`; raises NotFound for an unknown template, Invalid for one Meta has not approved, of another
+    number, or with a parameter left empty."""
+    from blazz import cloud_templates, templates  # both import this module: read at call time
+
+    t = await templates_store.cloud_get(ws.db, template_id) if isinstance(template_id, int) else None
+    if t is None or t.removed_at is not None:
+        raise NotFound("No such Cloud API template; sync the number's templates and choose again.")
+    if t.status != "APPROVED":
+        raise Invalid("template_id", "Meta has not approved the template %(name)s (it is %(status)s); only an "
+                                     "approved template can be sent.", name=t.name, status=t.status.lower())
+    sender = await accounts_store.get(ws.db, t.account_id)
+    if sender is None or sender.engine != "cloud_api":
+        raise NotFound("The WhatsApp number of this template was deleted.")
+    if conversation_id is None and account_id is None:
+        account_id = t.account_id  # to a contact or phone: from the template's own number
+    elif account_id is not None and account_id != t.account_id:
+        raise Invalid("template_id", "This template belongs to another of your WhatsApp numbers; send it from "
+                                     "that number, or choose one of this number's templates.")
+    target = await _target(ws, conversation_id, to, account_id)
+    variables = {k: str(v) for k, v in (values or {}).items() if "." not in k}
+    given = cloud_templates.check_given(t, {k: v for k, v in (values or {}).items() if "." in k})
+    contact_id = await _contact_of(ws, target)
+    filled = await templates.contact_values(ws, contact_id) if contact_id is not None else {}
+    if contact_id is None and target.phone is not None:
+        filled["phone"] = target.phone
+    filled.update(variables)
+    call = cloud_templates.call_for(t, filled, given)
+    text = cloud_templates.text_for(t, filled, given, header=True)
+    if len(text) > MAX_TEXT:
+        raise Invalid("values", "With these values the template is longer than WhatsApp allows (%(max)s "
+                                "characters).", max=f"{MAX_TEXT:,}")
+    return await _queue_one(ws, target=target, kind="template", text=text, media_id=None, source=source,
+                            author_id=author_id, reply_to=None, idempotency_key=idempotency_key, lane=lane,
+                            meta=template_meta(call, t.id), only_from=t.account_id)
+
+
+async def _contact_of(ws: Workspace, target: _Target) -> int | None:
+    """The contact a send will reach, when there already is one (its details fill a template)."""
+    if target.conversation_id is not None:
+        conv = await conversations_store.get(ws.db, target.conversation_id)
+        if conv is None:
+            raise NotFound("No such conversation in this workspace.")
+        return conv.contact_id
+    if target.contact_id is not None:
+        return target.contact_id
+    found = await contacts_store.by_phone(ws.db, target.phone) if target.phone else None
+    return found.id if found is not None and found.deleted_at is None else None
 
 
 async def retry(ws: Workspace, message_id: int) -> Message:
@@ -397,11 +494,14 @@ async def enqueue_many(ws: Workspace, items: Iterable[CampaignItem], *, campaign
                 done.skipped.append((item.contact_id, why))
                 continue
             conversation_id = conversations_store.open_for(conn, item.contact_id, account_id, int(now))
-            kind = media_kinds[item.media_id] if item.media_id is not None else "text"
+            if item.template is not None:
+                kind, meta = "template", template_meta(item.template)
+            else:
+                kind, meta = (media_kinds[item.media_id] if item.media_id is not None else "text"), None
             message_id = messages_store.insert_outgoing(
                 conn, conversation_id=conversation_id, account_id=account_id, kind=kind, body=item.text.strip(),
                 media_id=item.media_id, source="campaign", author_id=None, quoted_id=None, campaign_id=campaign_id,
-                idempotency_key=_campaign_key(campaign_id, item.contact_id), now=int(now))
+                idempotency_key=_campaign_key(campaign_id, item.contact_id), now=int(now), meta=meta)
             outbox_store.insert(conn, message_id, account_id, outbox_store.LANES[lane], new_provider_id(), now)
             done.queued.append((item.contact_id, message_id))
             senders.add(account_id)
@@ -425,7 +525,7 @@ def _refusal(conn: sqlite3.Connection, item: CampaignItem, campaign_id: int, def
              known_accounts: set[int]) -> tuple[str | None, int]:
     """Why this campaign message cannot be queued (None: it can), and the number it goes out from."""
     text = (item.text or "").strip()
-    if not text and item.media_id is None:
+    if not text and item.media_id is None and item.template is None:
         return "The message is empty.", 0
     if len(text) > MAX_TEXT:
         return f"The message is longer than {MAX_TEXT:,} characters.", 0

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from blazz import media, message_webhooks, outbox, pacing
+from blazz import cloud_templates, media, message_webhooks, outbox, pacing
 from blazz.store import accounts as accounts_store
 from blazz.store import conversations as conversations_store
 from blazz.store import messages as messages_store
@@ -300,8 +300,9 @@ class AccountWorker:
             return Outcome(entry, skipped="Not sent: the contact opted out of messages.")
         if entry.to is None:
             return Outcome(entry, skipped="Not sent: this contact has no WhatsApp number.")
-        message = OutgoingMessage(to=entry.to, kind=entry.kind, text=entry.text,  # type: ignore[arg-type]
-                                  reply_to=entry.reply_to, message_id=entry.provider_msg_id)
+        message = self._outgoing(entry)
+        if message is None:
+            return Outcome(entry, skipped="Not sent: the template to send was not stored with this message.")
         if entry.media_sha256 is not None or entry.media_status is not None:
             if entry.media_status != "ready" or not entry.media_sha256:
                 return Outcome(entry, skipped="Not sent: the file to send is not available.")
@@ -313,13 +314,29 @@ class AccountWorker:
             provider_id = await self.delivery.sessions.send(self.key, message)
         except SendError as exc:
             flying.pop(entry.provider_msg_id, None)
-            return Outcome(entry, error=exc)
+            return Outcome(entry, error=_template_error(exc) if message.kind == "template" else exc)
         except Exception as exc:  # the manager wraps engine failures; this is a last line of defence
             flying.pop(entry.provider_msg_id, None)
             log.exception("send crashed (workspace=%s account=%s message=%s)", *self.key, entry.message_id)
             return Outcome(entry, error=SendError("unknown", f"Sending failed unexpectedly: {exc}", retry=True))
         flying[provider_id] = entry.message_id
         return Outcome(entry, provider_id=provider_id)
+
+    def _outgoing(self, entry: Entry) -> OutgoingMessage | None:
+        """The engine's message for an entry. A Meta template goes as the template call from a Cloud API number;
+        other engines have no Meta templates (WhatsApp Web refuses them), so there it goes as the text it reads
+        as. None: a template entry without its call (nothing sensible to send)."""
+        message = OutgoingMessage(to=entry.to or "", kind=entry.kind, text=entry.text,  # type: ignore[arg-type]
+                                  reply_to=entry.reply_to, message_id=entry.provider_msg_id)
+        if entry.kind != "template":
+            return message
+        call = outbox.template_of(entry.meta)
+        if call is None:
+            return None
+        if self.delivery.sessions.state(self.key).engine != "cloud_api":
+            kind = media.kind_of(entry.media_mime) if entry.media_sha256 and entry.media_mime else "text"
+            return replace(message, kind=kind)  # type: ignore[arg-type]
+        return replace(message, template=call)
 
     async def _record(self, outcomes: list[Outcome], claim: tuple[int, ...] | None = None) -> list[Entry]:
         """Record what happened to each entry in one transaction; with `claim`, the same transaction then claims
@@ -381,6 +398,14 @@ class AccountWorker:
 
 def _offline(outcome: Outcome) -> bool:
     return outcome.error is not None and outcome.error.code == "not_connected"
+
+
+def _template_error(error: SendError) -> SendError:
+    """Meta's template errors (132000 parameter mismatch...) in words a shop owner can act on."""
+    if error.code != "template_mismatch":
+        return error
+    return SendError(error.code, cloud_templates.explain(error.reason) or error.reason, retry=error.retry,
+                     retry_after=error.retry_after)
 
 
 def _final_reason(error: SendError | None, attempts: int) -> str:

@@ -137,14 +137,16 @@ async def count_by_status(db: Database, account_id: int | None = None) -> dict[s
 
 def insert_outgoing(conn: sqlite3.Connection, *, conversation_id: int, account_id: int, kind: str, body: str,
                     media_id: int | None, source: str, author_id: int | None, quoted_id: int | None,
-                    campaign_id: int | None, idempotency_key: str | None, now: int) -> int:
-    """A new outgoing message in status `queued` (its outbox entry is written by the caller, same transaction)."""
+                    campaign_id: int | None, idempotency_key: str | None, now: int,
+                    meta: dict[str, Any] | None = None) -> int:
+    """A new outgoing message in status `queued` (its outbox entry is written by the caller, same transaction).
+    `meta` holds what the engine needs beyond the body, e.g. {"template": ...} for a Meta template."""
     cur = conn.execute(
         "INSERT INTO messages (conversation_id, account_id, direction, kind, body, media_id, status, source,"
-        " author_id, quoted_id, campaign_id, idempotency_key, created_at)"
-        " VALUES (?, ?, 'out', ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
+        " author_id, quoted_id, campaign_id, idempotency_key, meta, created_at)"
+        " VALUES (?, ?, 'out', ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
         (conversation_id, account_id, kind, body, media_id, source, author_id, quoted_id, campaign_id,
-         idempotency_key, now),
+         idempotency_key, json.dumps(meta, ensure_ascii=False) if meta else None, now),
     )
     return cur.lastrowid
 

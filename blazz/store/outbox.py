@@ -7,9 +7,11 @@ after a crash carries the same WhatsApp id and an engine that honours it does no
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from blazz.store.database import Database
 
@@ -38,6 +40,7 @@ class Entry:
     media_filename: str | None
     media_status: str | None
     reply_to: str | None  # provider id of the quoted message
+    meta: dict[str, Any] = field(default_factory=dict)  # the message's meta: {"template": ...} for a Meta template
 
 
 def _chunks(items: Sequence[int]) -> Iterable[Sequence[int]]:
@@ -72,7 +75,7 @@ def claim(conn: sqlite3.Connection, account_id: int, lanes: Sequence[int], limit
     rows = conn.execute(
         "SELECT o.id, o.message_id, o.lane, o.attempts + 1, o.provider_msg_id, m.conversation_id, m.kind, m.body,"
         " m.campaign_id, coalesce(c.jid, c.phone, c.lid), c.opted_out_at IS NOT NULL, md.sha256, md.mime,"
-        " md.filename, md.status, q.provider_id"
+        " md.filename, md.status, q.provider_id, m.meta"
         " FROM outbox o JOIN messages m ON m.id = o.message_id"
         " JOIN conversations v ON v.id = m.conversation_id JOIN contacts c ON c.id = v.contact_id"
         " LEFT JOIN media md ON md.id = m.media_id LEFT JOIN messages q ON q.id = m.quoted_id"
@@ -80,7 +83,7 @@ def claim(conn: sqlite3.Connection, account_id: int, lanes: Sequence[int], limit
         " AND o.next_attempt_at <= ? ORDER BY o.lane, o.next_attempt_at, o.id LIMIT ?",
         (account_id, *lanes, now, limit),
     ).fetchall()
-    entries = [Entry(*r[:10], bool(r[10]), *r[11:]) for r in rows]
+    entries = [Entry(*r[:10], bool(r[10]), *r[11:16], json.loads(r[16]) if r[16] else {}) for r in rows]
     if entries:
         ids = [e.id for e in entries]
         conn.execute(f"UPDATE outbox SET state = 'sending', attempts = attempts + 1, updated_at = ?"
