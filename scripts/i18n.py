@@ -95,7 +95,10 @@ def extract(path: Path) -> Iterator[Found]:
         if path.suffix == ".html":
             items = babel_extract(f, ("_", "gettext", "ngettext"), [], {"extensions": "jinja2.ext.i18n",
                                                                        "trimmed": "false"})
-            for line, _func, message, _comments in items:
+            for line, func, message, _comments in items:
+                if isinstance(message, tuple):  # `_("%(n)s left", n=x)`: keyword arguments come as None at the end
+                    strings = [m for m in message if m is not None]
+                    message = (strings[0] if strings else None) if func in ("_", "gettext") else tuple(strings[:2])
                 yield from _found(message, relative, line)
         elif path.suffix == ".py":
             for line, func, message, _comments in extract_python(f, list(PY_KEYWORDS), [], {}):
