@@ -393,6 +393,9 @@ async def send_template(ws: Workspace, *, template_id: int, conversation_id: int
     if t.status != "APPROVED":
         raise Invalid("template_id", "Meta has not approved the template %(name)s (it is %(status)s); only an "
                                      "approved template can be sent.", name=t.name, status=t.status.lower())
+    if cloud_templates.header_format(t) not in (None, "TEXT"):
+        raise Invalid("template_id", "The template %(name)s starts with a file (a media header), which Blazz cannot "
+                                     "send from here; choose a template without one.", name=t.name)
     sender = await accounts_store.get(ws.db, t.account_id)
     if sender is None or sender.engine != "cloud_api":
         raise NotFound("The WhatsApp number of this template was deleted.")
@@ -405,9 +408,10 @@ async def send_template(ws: Workspace, *, template_id: int, conversation_id: int
     variables = {k: str(v) for k, v in (values or {}).items() if "." not in k}
     given = cloud_templates.check_given(t, {k: v for k, v in (values or {}).items() if "." in k})
     contact_id = await _contact_of(ws, target)
-    filled = await templates.contact_values(ws, contact_id) if contact_id is not None else {}
-    if contact_id is None and target.phone is not None:
-        filled["phone"] = target.phone
+    if contact_id is not None:
+        filled = await templates.contact_values(ws, contact_id)
+    else:  # a number nobody has yet: every variable is empty (fallbacks apply) but its phone
+        filled = {name: "" for name in await templates.known_variables(ws)} | {"phone": target.phone or ""}
     filled.update(variables)
     call = cloud_templates.call_for(t, filled, given)
     text = cloud_templates.text_for(t, filled, given, header=True)

@@ -88,6 +88,11 @@ async def test_a_template_reaches_meta_with_its_name_language_and_parameters(tmp
         assert template_posts(graph)[-1]["template"]["components"] == [
             {"type": "body", "parameters": [{"type": "text", "text": "Bu Sari"}, {"type": "text", "text": "K-42"}]}]
 
+        # A phone nobody has yet: its variables are empty, so fallbacks apply; it becomes a contact.
+        fresh = await outbox.send_template(h.ws, template_id=ids["thanks"], to=customer(4), values={"body.2": "Z9"})
+        assert fresh.body == "Thank you Kak, your code is Z9."
+        assert await h.ws.db.fetchval("SELECT count(*) FROM contacts WHERE phone = ?", (customer(4),)) == 1
+
 
 async def test_a_parameter_mismatch_from_meta_fails_the_message_with_a_clear_reason(tmp_path, graph):
     async with running(tmp_path, connect=False) as h:

@@ -1,5 +1,9 @@
 """/api/v1/messages and /api/v1/media: send a text, a stored file or a template to a phone or contact, follow its
-status, and upload files to send (contract: shared/API.md)."""
+status, and upload files to send (contract: shared/API.md).
+
+A template by name is one of Meta's when the sending number is a Cloud API number with a synced template of that
+name (and `language`, if given): it goes as that template, the only message Meta delivers outside the 24-hour
+window. Otherwise it is one of our own templates, filled in and sent as a text."""
 
 from __future__ import annotations
 
@@ -14,9 +18,10 @@ from litestar.enums import RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Body, FromPath, JSONBody
 
+from blazz import cloud_templates, outbox, phones, templates, workspace_settings
 from blazz import media as media_service
-from blazz import outbox, phones, templates, workspace_settings
 from blazz.errors import Invalid, NotFound
+from blazz.store import accounts as accounts_store
 from blazz.store import contacts as contacts_store
 from blazz.store import messages as messages_store
 from blazz.store.messages import Message
@@ -33,7 +38,8 @@ def iso(ts: float | None) -> str | None:
 
 class TemplateIn(msgspec.Struct, forbid_unknown_fields=True):
     name: str
-    variables: dict[str, str] = {}
+    variables: dict[str, str] = {}  # our variables by name; for a Meta template also parameters ("body.2")
+    language: str | None = None  # a Meta template's language (Cloud API numbers), when it exists in several
 
 
 class MessageIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -113,10 +119,36 @@ async def _template_text(ws: Workspace, call: TemplateIn, to: int | str) -> tupl
             contact = None  # the send itself names the bad number
         if contact is not None and contact.deleted_at is None:
             values = await templates.contact_values(ws, contact.id)
-        else:
-            values = {"phone": to}
+        else:  # nobody has this number yet: every variable is empty (fallbacks apply) but its phone
+            values = {name: "" for name in await templates.known_variables(ws)} | {"phone": to}
     values.update({k: str(v) for k, v in call.variables.items()})
     return templates.compose(found.body, found.footer, values), found.media_id
+
+
+async def _meta_template(ws: Workspace, call: TemplateIn, account_id: int | None) -> int | None:
+    """The Meta template a Cloud API number sends for this name (and language), by its id; None when the sending
+    number is not a Cloud API number or has no Meta template of that name (our own templates are used then)."""
+    sender = await (accounts_store.get(ws.db, account_id) if account_id is not None else accounts_store.default(ws.db))
+    language = (call.language or "").strip()
+    if sender is None or sender.engine != "cloud_api":
+        if language:
+            raise Invalid("template.language", "Only Cloud API numbers have Meta templates with a language.")
+        return None
+    wanted = call.name.strip().casefold()
+    named = [t for t in await cloud_templates.list_for(ws, sender.id) if t.name.casefold() == wanted]
+    if language:
+        named = [t for t in named if t.language.casefold() == language.casefold()]
+        if not named:
+            raise Invalid("template.language", "%(number)s has no Meta template named %(name)s in %(language)s.",
+                          number=sender.name, name=call.name, language=language)
+    if len(named) > 1:
+        approved = [t for t in named if t.status == "APPROVED"]
+        named = approved if approved else named
+    if len(named) > 1:
+        raise Invalid("template.language", "The Meta template %(name)s exists in %(languages)s; say which with "
+                                           "\"language\".", name=call.name,
+                      languages=", ".join(t.language for t in named))
+    return named[0].id if named else None
 
 
 class MessagesApi(Controller):
@@ -135,15 +167,23 @@ class MessagesApi(Controller):
         if key is not None and len(key) > MAX_KEY:
             raise Invalid("Idempotency-Key", f"Use at most {MAX_KEY} characters for the Idempotency-Key.")
         text, media_id = data.text or "", data.media_id
+        meta_template = None
         if data.template is not None:
             if data.text or data.media_id is not None:
                 raise Invalid("template", "Send either a template or a text and/or file, not both.")
-            text, media_id = await _template_text(ws, data.template, to)
+            meta_template = await _meta_template(ws, data.template, data.account_id)
+            if meta_template is None:
+                text, media_id = await _template_text(ws, data.template, to)
         seen = await ws.db.execute_fn(lambda conn: messages_store.by_idempotency_key(conn, f"key:{key}")) \
             if key else None
         common: dict[str, Any] = {"to": to, "account_id": data.account_id, "source": "api", "reply_to": data.reply_to,
                                   "idempotency_key": key}
-        if media_id is not None:
+        if meta_template is not None:
+            if data.reply_to is not None:
+                raise Invalid("reply_to", "A Meta template cannot quote a message; leave reply_to out.")
+            message = await outbox.send_template(ws, template_id=meta_template, values=data.template.variables,
+                                                 **{k: v for k, v in common.items() if k != "reply_to"})
+        elif media_id is not None:
             message = await outbox.send_media(ws, media_id=media_id, caption=text, **common)
         else:
             message = await outbox.send_text(ws, text=text, **common)
