@@ -84,7 +84,7 @@ def translations(locale: str) -> _gettext.NullTranslations:
         with path.open("rb") as f:
             for message in read_po(f, locale=locale):
                 if message.id and _translated(message.string) and merged.get(message.id) is None:
-                    merged[message.id] = message.string
+                    merged.add(message.id, message.string)  # plural ids are (singular, plural)
     buffer = io.BytesIO()
     write_mo(buffer, merged)
     buffer.seek(0)
