@@ -105,7 +105,8 @@ async def step(ws: Workspace, campaign_id: int) -> Step:
         await fail(ws, c, "The WhatsApp number of this campaign was deleted, so it cannot send.")
         return Step(True)
     state = ws.sessions.state((ws.id, account.id)).state if ws.sessions is not None else "stopped"
-    settings = pacing.settings_of(account)
+    number = pacing.settings_of(account)
+    settings = pacing.effective(number, c.pacing)
     async with lock_of(ws, c.id):
         c = await store.get(ws.db, campaign_id)
         if c is None or c.status != "running":
@@ -118,27 +119,31 @@ async def step(ws: Workspace, campaign_id: int) -> Step:
         if state != "connected":
             await _say(ws, c, f"Waiting for {account.name} to connect; sending starts when it does.")
             return Step(False, POLL_OFFLINE_S)
-        window, poll = _window(settings)
+        window, poll = _window(settings, own=bool(c.pacing))
         fed = 0
         if pending and queued <= window // 2:
             fed = await _feed(ws, c, account.id, account.engine, window - queued)
-    await _say(ws, c, await _lane_detail(ws, account.id) if settings.enabled else "")
+        if fed and c.pacing and not number.enabled:
+            # The worker drains an unpaced number's lane without looking up; it must look at this campaign's pace.
+            outbox.wake(ws, account.id, campaign=True, reload=True)
+    await _say(ws, c, await _lane_detail(ws, account.id, c) if settings.enabled else "")
     return Step(False, poll, fed)
 
 
-def _window(settings: pacing.PacingSettings) -> tuple[int, float]:
-    """(messages to keep in the outbox ahead of the worker, seconds between top-ups) for the number's pacing:
-    enough that the worker never waits for us, no more, so that a pause has little to take back."""
-    if not settings.enabled:
+def _window(settings: pacing.PacingSettings, *, own: bool = False) -> tuple[int, float]:
+    """(messages to keep in the outbox ahead of the worker, seconds between top-ups) for the campaign's pacing:
+    enough that the worker never waits for us, no more, so that a pause has little to take back. The worker sends
+    a campaign with its own unpaced pacing in batches, as it does an unpaced number's."""
+    if not settings.enabled or (own and pacing.unpaced(settings)):
         return WINDOW_UNPACED, POLL_UNPACED_S
     gap = max((settings.gap_min_s + settings.gap_max_s) / 2, 0.001)
     poll = min(POLL_PACED_S, max(gap, POLL_UNPACED_S))
     return min(WINDOW_UNPACED, max(WINDOW_PACED, math.ceil(2 * poll / gap) + 1)), poll
 
 
-async def _lane_detail(ws: Workspace, account_id: int) -> str:
-    """Why the number's campaign lane is holding messages right now (window, cap, breaker...), if it is."""
-    status = await pacing.status(ws, account_id)
+async def _lane_detail(ws: Workspace, account_id: int, c: Campaign) -> str:
+    """Why the number's campaign lane (or the campaign's own pacing) holds messages now (window, cap, breaker...)."""
+    status = await pacing.status(ws, account_id, c)
     return "" if status.verdict.go or not status.waiting else status.verdict.reason
 
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from blazz import audit, campaign_feed, campaign_runner, contacts, media, outbox, templates
+from blazz import audit, campaign_feed, campaign_runner, contacts, media, outbox, pacing, templates
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as store
@@ -33,6 +33,7 @@ SNAPSHOT_CHUNK = 20_000  # contacts per snapshot transaction: the writer is neve
 REASONS = campaign_feed.SKIP_REASONS
 CONTROL_STATES = {"pause": ("scheduled", "running"), "resume": ("paused",),
                   "cancel": ("scheduled", "running", "paused")}
+PACING_STATES = ("draft", "scheduled", "paused")  # a running campaign is paused first, so no send is in flight
 
 
 # -- what a campaign says -------------------------------------------------------------------------------------------
@@ -229,10 +230,49 @@ async def create(ws: Workspace, data: dict[str, Any], *, created_by: int | None 
     message = clean_message(data.get("message"))
     audience = clean_audience(data.get("audience"))
     scheduled_at, late = clean_schedule(data.get("scheduled_at"), data.get("late_limit_s"), now)
+    own = None
+    if data.get("pacing") is not None:
+        own = await _own_pacing(ws, account_id, None, data["pacing"])
     new_id = await ws.db.execute_write_fn(lambda conn: store.insert(
         conn, name=name, account_id=account_id, message=message, audience=audience, scheduled_at=scheduled_at,
-        late_limit_s=late, created_by=created_by, now=int(now)))
+        late_limit_s=late, created_by=created_by, now=int(now), pacing=own))
     return await get(ws, new_id)
+
+
+async def _own_pacing(ws: Workspace, account_id: int | None, current: dict[str, Any] | None,
+                      changes: Any) -> dict[str, Any]:
+    """A campaign's own pacing after `changes`, checked against its number's with the number's rules."""
+    if account_id is None:
+        raise Invalid("account_id", "Choose the sending number before giving the campaign its own pacing.")
+    if not isinstance(changes, dict):
+        raise Invalid("pacing", "Give the pacing as its settings, or nothing to follow the number's.")
+    account = await accounts_store.get(ws.db, account_id)
+    if account is None:
+        raise Invalid("account_id", "No such WhatsApp number in this workspace.")
+    return pacing.campaign_override(pacing.settings_of(account), current, changes)
+
+
+async def set_pacing(ws: Workspace, campaign_id: int, changes: dict[str, Any] | None) -> Campaign:
+    """Give a campaign its own pacing (only the settings given change), or with None let it follow its number's
+    again. Draft, scheduled and paused campaigns only: the sends in flight of a running one keep their pace."""
+    c = await get(ws, campaign_id)
+    if c.status == "running":
+        raise Conflict("Pause the campaign first, then change its pacing.")
+    if c.status not in PACING_STATES:
+        raise Conflict("The pacing of a %(status)s campaign cannot be changed.", status=c.status)
+    own = None if changes is None else await _own_pacing(ws, c.account_id, c.pacing, changes)
+
+    def write(conn: sqlite3.Connection) -> bool:
+        moved = store.set_status(conn, campaign_id, c.status, time.time(), only_from=(c.status,), pacing=own)
+        if moved and own != c.pacing:
+            store.save_gap_state(conn, campaign_id, store.GapState(), time.time())  # new pace, fresh gaps
+        return moved
+
+    if not await ws.db.execute_write_fn(write):
+        raise Conflict("The campaign changed meanwhile; look at it again.")
+    if c.account_id is not None:
+        outbox.wake(ws, c.account_id, campaign=True, reload=True)
+    return await get(ws, campaign_id)
 
 
 async def update(ws: Workspace, campaign_id: int, data: dict[str, Any]) -> Campaign:
@@ -272,7 +312,7 @@ async def duplicate(ws: Workspace, campaign_id: int, *, created_by: int | None =
     name = f"{c.name} (copy)"[:MAX_NAME]
     new_id = await ws.db.execute_write_fn(lambda conn: store.insert(
         conn, name=name, account_id=c.account_id, message=c.message, audience=c.audience, scheduled_at=None,
-        late_limit_s=c.late_limit_s, created_by=created_by, now=int(time.time())))
+        late_limit_s=c.late_limit_s, created_by=created_by, now=int(time.time()), pacing=c.pacing))
     return await get(ws, new_id)
 
 

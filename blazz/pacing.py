@@ -21,8 +21,10 @@ from typing import Any
 from blazz import outbox, workspace_settings
 from blazz.errors import Invalid, NotFound
 from blazz.store import accounts as accounts_store
+from blazz.store import campaigns as campaigns_store
 from blazz.store import outbox as outbox_store
 from blazz.store.accounts import Account
+from blazz.store.campaigns import Campaign, GapState
 from blazz.store.outbox import PacingState
 from blazz.workspaces import Workspace
 
@@ -88,16 +90,17 @@ def settings_of(account: Account) -> PacingSettings:
     if not account.pacing:
         return base
     try:
-        return _checked(base, account.pacing)
+        return checked(base, account.pacing)
     except Invalid:
         return base  # a stored value we no longer accept must not stop the campaign lane from deciding anything
 
 
-def _checked(base: PacingSettings, changes: dict[str, Any]) -> PacingSettings:
+def checked(base: PacingSettings, changes: dict[str, Any]) -> PacingSettings:
+    """`base` with `changes` applied, every value checked: Invalid names the first bad field (a setting's name)."""
     known = {f.name for f in fields(PacingSettings)}
     unknown = sorted(set(changes) - known)
     if unknown:
-        raise Invalid(unknown[0], f"There is no pacing setting named {unknown[0]}.")
+        raise Invalid(unknown[0], "There is no pacing setting named %(name)s.", name=unknown[0])
     values = base.as_dict() | changes
     out: dict[str, Any] = {}
     for name in ("gap_min_s", "gap_max_s", "pause_min_s", "pause_max_s", "typing_max_s", "breaker_cooldown_s"):
@@ -132,13 +135,74 @@ def _checked(base: PacingSettings, changes: dict[str, Any]) -> PacingSettings:
 
 
 def _number(name: str, value: Any, low: float, high: float) -> float:
+    label = name.replace("_", " ")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise Invalid(name, f"{name.replace('_', ' ')} must be a number.") from None
+        raise Invalid(name, "%(name)s must be a number.", name=label) from None
     if not low <= number <= high:
-        raise Invalid(name, f"{name.replace('_', ' ')} must be between {low:g} and {high:g}.")
+        raise Invalid(name, "%(name)s must be between %(low)s and %(high)s.", name=label, low=f"{low:g}",
+                      high=f"{high:g}")
     return number
+
+
+# -- a campaign's own pacing ---------------------------------------------------------------------------------------
+
+# What a campaign may pace its own sends by. The circuit breaker and the owner's quiet time protect the number as a
+# whole, so they stay the number's (as do its daily counters and any pause).
+CAMPAIGN_KEYS = ("gap_min_s", "gap_max_s", "pause_every", "pause_min_s", "pause_max_s", "daily_cap", "warmup",
+                 "window_start", "window_end", "weekdays", "typing", "typing_max_s")
+# "As fast as the engine allows" (shared/API.md, Pacing object): no gaps, pauses, caps, warm-up, window or typing.
+UNPACED: dict[str, Any] = {"gap_min_s": 0.0, "gap_max_s": 0.0, "pause_every": 0, "pause_min_s": 0.0,
+                           "pause_max_s": 0.0, "daily_cap": None, "warmup": False, "window_start": None,
+                           "window_end": None, "weekdays": (0, 1, 2, 3, 4, 5, 6), "typing": False}
+
+
+def with_gaps(state: PacingState, gaps: GapState) -> PacingState:
+    """The number's lane state as a campaign with its own pacing sees it: the number's counters and pause, the
+    campaign's own gaps and long pauses."""
+    return replace(state, since_pause=gaps.since_pause, next_send_at=gaps.next_send_at)
+
+
+def unpaced(settings: PacingSettings) -> bool:
+    """Whether these settings send as fast as the engine takes messages (off, or no gaps, pauses or typing);
+    a daily cap or a send window may still hold them."""
+    return not settings.enabled or (settings.gap_max_s == 0 and (not settings.pause_every or settings.pause_max_s == 0)
+                                    and not settings.typing)
+
+
+def _campaign_base(number: PacingSettings) -> PacingSettings:
+    """What a campaign's own pacing starts from: the number's, or "as fast as allowed" when the number is not paced."""
+    return replace(number, enabled=True) if number.enabled else replace(number, enabled=True, **UNPACED)
+
+
+def effective(number: PacingSettings, override: dict[str, Any] | None) -> PacingSettings:
+    """The pacing a campaign's sends follow: the number's, or the campaign's own (`override`, as stored)."""
+    if not override:
+        return number
+    try:
+        return checked(_campaign_base(number), {k: v for k, v in override.items() if k in CAMPAIGN_KEYS})
+    except Invalid:
+        return number  # a stored value we no longer accept: the number's pacing is the safe one
+
+
+def campaign_override(number: PacingSettings, current: dict[str, Any] | None,
+                      changes: dict[str, Any]) -> dict[str, Any]:
+    """A campaign's own pacing after `changes` (keys of PacingSettings; only those given change), checked with the
+    same rules and messages as a number's, as the complete dict to store. `enabled` False means as fast as the
+    engine allows."""
+    known = {f.name for f in fields(PacingSettings)}
+    for name in sorted(changes):
+        if name not in known:
+            raise Invalid(name, "There is no pacing setting named %(name)s.", name=name)
+        if name not in (*CAMPAIGN_KEYS, "enabled"):
+            raise Invalid(name, "%(name)s protects the number as a whole; change it in the number's pacing.",
+                          name=name.replace("_", " "))
+    changes = dict(changes)
+    if "enabled" in changes and not changes.pop("enabled"):
+        changes.update(UNPACED)
+    new = checked(effective(number, current) if current else _campaign_base(number), changes)
+    return {k: list(v) if k == "weekdays" else v for k in CAMPAIGN_KEYS for v in (getattr(new, k),)}
 
 
 # -- decisions ----------------------------------------------------------------------------------------------------
@@ -314,21 +378,30 @@ async def update(ws: Workspace, account_id: int, **changes: Any) -> PacingSettin
     """Validate and store pacing changes for one number; its campaign lane follows them at once."""
     account = await _account(ws, account_id)
     current = settings_of(account)
-    new = _checked(current, changes)
+    new = checked(current, changes)
     await accounts_store.update_settings(ws.db, account_id, pacing=new.as_dict())
     _wake(ws, account_id)
     return new
 
 
-async def status(ws: Workspace, account_id: int) -> PacingStatus:
+async def status(ws: Workspace, account_id: int, campaign: Campaign | None = None) -> PacingStatus:
+    """The number's campaign lane; with a campaign that has its own pacing, that campaign's part of it."""
     account = await _account(ws, account_id)
     settings = settings_of(account)
     state = await outbox_store.pacing_state_of(ws.db, account_id)
+    own = campaign is not None and bool(campaign.pacing)
+    if own:
+        settings = effective(settings, campaign.pacing)
+        gaps = await ws.db.execute_fn(lambda conn: campaigns_store.gap_states(conn, [campaign.id]))
+        state = with_gaps(state, gaps[campaign.id])
     now = time.time()
     tz = await timezone_of(ws)
     sent = state.sent_today if state.day == local_day(now, tz) else 0
     verdict = decide(settings, state, now=now, tz=tz, linked_at=account.linked_at)
-    waiting = await outbox_store.waiting(ws.db, account_id, outbox_store.LANES["campaign"])
+    if own:
+        waiting = await campaigns_store.queued_count(ws.db, campaign.id)
+    else:
+        waiting = await outbox_store.waiting(ws.db, account_id, outbox_store.LANES["campaign"])
     return PacingStatus(settings, state, cap_today(settings, account.linked_at, now), sent, verdict, waiting)
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from blazz import cloud_templates, media, message_webhooks, outbox, pacing
 from blazz.store import accounts as accounts_store
+from blazz.store import campaigns as campaigns_store
 from blazz.store import conversations as conversations_store
 from blazz.store import messages as messages_store
 from blazz.store import outbox as outbox_store
@@ -157,6 +158,10 @@ class AccountWorker:
             state = replace(state, paused_reason=None, paused_until=None)
             await self.ws.db.execute_write_fn(lambda conn: outbox_store.save_pacing_state(conn, state, now))
             log.info("campaign lane of workspace=%s account=%s resumes after its pause", *self.key)
+        own = await self.ws.db.execute_fn(lambda conn: campaigns_store.own_pacing(conn, self.account_id))
+        if own:
+            await self._campaign_step_per_campaign(state, own, now)
+            return
         verdict = pacing.decide(self.settings, state, now=now, tz=self.tz, linked_at=self.linked_at)
         if not verdict.go:
             await self._sleep(self.wake_campaign, verdict.retry_at)
@@ -177,6 +182,68 @@ class AccountWorker:
             after = pacing.after_send(self.settings, state, now=time.time(), tz=self.tz, count=len(attempted))
             await self.ws.db.execute_write_fn(
                 lambda conn: outbox_store.save_pacing_state(conn, _keep_pause(conn, after), time.time()))
+        await self._watch(attempted)
+
+    async def _campaign_step_per_campaign(self, state: outbox_store.PacingState, own: dict[int, dict],
+                                          now: float) -> None:
+        """One turn of the campaign lane while some campaigns of this number have their own pacing: each of them,
+        and the number's other campaigns together, keep their own gaps and long pauses, caps and window, so none
+        waits for another's gap. The number's daily count, a pause of its lane and its breaker cover them all."""
+        gaps = await self.ws.db.execute_fn(lambda conn: campaigns_store.gap_states(conn, list(own)))
+        paces: dict[int | None, tuple[pacing.PacingSettings, outbox_store.PacingState]] = {None: (self.settings, state)}
+        for campaign_id, override in own.items():
+            paces[campaign_id] = (pacing.effective(self.settings, override), pacing.with_gaps(state, gaps[campaign_id]))
+        verdicts = {key: pacing.decide(s, st, now=now, tz=self.tz, linked_at=self.linked_at)
+                    for key, (s, st) in paces.items()}
+        ready = [key for key, v in verdicts.items() if v.go]
+        waits = [v.retry_at for v in verdicts.values() if not v.go and v.retry_at is not None]
+        if None in ready:  # the number's campaigns may go: all but the held campaigns with their own pacing
+            narrow: dict[str, list[int]] = {"skip_campaigns": [k for k in own if k not in ready]}
+        else:
+            narrow = {"only_campaigns": [k for k in ready if k is not None]}
+        entries = []
+        if ready:
+            entries = await self.ws.db.execute_write_fn(lambda conn: outbox_store.claim(
+                conn, self.account_id, CAMPAIGN_LANES, 1, time.time(), **narrow))
+        if not entries:
+            due = await self.ws.db.execute_fn(lambda conn: outbox_store.next_due_at(
+                conn, self.account_id, CAMPAIGN_LANES, **narrow)) if ready else None
+            times = [t for t in (due, *waits) if t is not None]
+            await self._sleep(self.wake_campaign, min(times) if times else None)
+            return
+        key = entries[0].campaign_id if entries[0].campaign_id in own else None
+        settings, group_state = paces[key]
+        if pacing.unpaced(settings):  # no gaps: a batch of this campaign (or of the number's) at once
+            room = BATCH - 1
+            cap = pacing.cap_today(settings, self.linked_at, now)
+            if cap is not None:
+                sent = group_state.sent_today if group_state.day == pacing.local_day(now, self.tz) else 0
+                room = min(room, cap - sent - 1)
+            if room > 0:
+                same = {"only_campaigns": [key]} if key is not None else {"skip_campaigns": list(own)}
+                entries += await self.ws.db.execute_write_fn(lambda conn: outbox_store.claim(
+                    conn, self.account_id, CAMPAIGN_LANES, room, time.time(), **same))
+            if not self.priority_idle.is_set():
+                await self.priority_idle.wait()  # an agent's reply (or an automation) goes first
+        else:
+            await self._type(entries[0], settings)
+        outcomes = await self._send_all(entries)
+        await self._record(outcomes)
+        attempted = [o for o in outcomes if not o.released and not _offline(o)]
+        if attempted:
+            after = pacing.after_send(settings, group_state, now=time.time(), tz=self.tz, count=len(attempted))
+
+            def save(conn: sqlite3.Connection) -> None:
+                at = time.time()
+                if key is None:
+                    outbox_store.save_pacing_state(conn, _keep_pause(conn, after), at)
+                    return
+                number = outbox_store.pacing_state(conn, self.account_id)  # its own gaps stay as they are
+                outbox_store.save_pacing_state(conn, replace(number, day=after.day, sent_today=after.sent_today), at)
+                campaigns_store.save_gap_state(conn, key, campaigns_store.GapState(after.since_pause,
+                                                                                   after.next_send_at), at)
+
+            await self.ws.db.execute_write_fn(save)
         await self._watch(attempted)
 
     async def _drain(self, lanes: tuple[int, ...], *, campaign: bool = False) -> bool:
@@ -242,9 +309,10 @@ class AccountWorker:
                 return True
         return False
 
-    async def _type(self, entry: Entry) -> None:
-        """Show "typing…" for a moment before a paced campaign message, as a person would."""
-        seconds = pacing.typing_seconds(self.settings, entry.text)
+    async def _type(self, entry: Entry, settings: pacing.PacingSettings | None = None) -> None:
+        """Show "typing…" for a moment before a paced campaign message, as a person would (`settings`: a campaign's
+        own pacing, else the number's)."""
+        seconds = pacing.typing_seconds(settings or self.settings, entry.text)
         if seconds <= 0 or entry.to is None or entry.opted_out:
             return
         try:

@@ -107,12 +107,14 @@ async def active(db: Database) -> list[tuple[int, str, float | None]]:
 
 
 def insert(conn: sqlite3.Connection, *, name: str, account_id: int | None, message: dict, audience: dict,
-           scheduled_at: float | None, late_limit_s: float | None, created_by: int | None, now: int) -> int:
+           scheduled_at: float | None, late_limit_s: float | None, created_by: int | None, now: int,
+           pacing: dict | None = None) -> int:
     return conn.execute(
-        "INSERT INTO campaigns (name, account_id, message, audience, scheduled_at, late_limit_s, created_by,"
-        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO campaigns (name, account_id, message, audience, pacing, scheduled_at, late_limit_s, created_by,"
+        " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (name, account_id, json.dumps(message, ensure_ascii=False), json.dumps(audience, ensure_ascii=False),
-         scheduled_at, late_limit_s, created_by, now, now)).lastrowid
+         json.dumps(pacing) if pacing is not None else None, scheduled_at, late_limit_s, created_by, now, now)
+    ).lastrowid
 
 
 def update(conn: sqlite3.Connection, campaign_id: int, now: int, **values: Any) -> None:
@@ -136,6 +138,39 @@ def set_status(conn: sqlite3.Connection, campaign_id: int, status: str, now: flo
         return False
     update(conn, campaign_id, int(now), status=status, **values)
     return True
+
+
+def own_pacing(conn: sqlite3.Connection, account_id: int) -> dict[int, dict[str, Any]]:
+    """The campaigns of this number that have their own pacing and may have messages in its outbox (running, or
+    paused with a send still in flight): campaign id → its pacing as stored."""
+    rows = conn.execute("SELECT id, pacing FROM campaigns WHERE status IN ('running', 'paused') AND account_id = ?"
+                        " AND pacing IS NOT NULL", (account_id,)).fetchall()
+    return {r[0]: json.loads(r[1]) for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class GapState:
+    """Where a campaign with its own pacing is between its gaps and long pauses."""
+
+    since_pause: int = 0
+    next_send_at: float = 0.0
+
+
+def gap_states(conn: sqlite3.Connection, campaign_ids: Sequence[int]) -> dict[int, GapState]:
+    """Every given campaign's gap state (a fresh one for a campaign that sent nothing yet)."""
+    found = {cid: GapState() for cid in campaign_ids}
+    for part in _chunks(list(campaign_ids)):
+        for r in conn.execute(f"SELECT campaign_id, since_pause, next_send_at FROM campaign_pacing_state"
+                              f" WHERE campaign_id IN ({_marks(part)})", part):
+            found[r[0]] = GapState(r[1], r[2])
+    return found
+
+
+def save_gap_state(conn: sqlite3.Connection, campaign_id: int, state: GapState, now: float) -> None:
+    conn.execute("INSERT INTO campaign_pacing_state (campaign_id, since_pause, next_send_at, updated_at)"
+                 " VALUES (?, ?, ?, ?) ON CONFLICT (campaign_id) DO UPDATE SET since_pause = excluded.since_pause,"
+                 " next_send_at = excluded.next_send_at, updated_at = excluded.updated_at",
+                 (campaign_id, state.since_pause, state.next_send_at, now))
 
 
 async def delete(db: Database, campaign_id: int) -> bool:

@@ -70,8 +70,20 @@ def sending_account(conn: sqlite3.Connection, account_id: int | None) -> int | N
     return row[0] if row else None
 
 
-def claim(conn: sqlite3.Connection, account_id: int, lanes: Sequence[int], limit: int, now: float) -> list[Entry]:
-    """Take up to `limit` due entries of these lanes, most urgent first then oldest, and mark them `sending`."""
+def _campaign_filter(only: Sequence[int] | None, skip: Sequence[int]) -> tuple[str, list[int]]:
+    """SQL keeping the messages of some campaigns only (`only`), or all but some (`skip`); messages alias `m`."""
+    if only is not None:
+        return f" AND m.campaign_id IN ({_marks(only)})", list(only)
+    if skip:
+        return f" AND (m.campaign_id IS NULL OR m.campaign_id NOT IN ({_marks(skip)}))", list(skip)
+    return "", []
+
+
+def claim(conn: sqlite3.Connection, account_id: int, lanes: Sequence[int], limit: int, now: float, *,
+          only_campaigns: Sequence[int] | None = None, skip_campaigns: Sequence[int] = ()) -> list[Entry]:
+    """Take up to `limit` due entries of these lanes, most urgent first then oldest, and mark them `sending`.
+    `only_campaigns`/`skip_campaigns` narrow it to some campaigns' messages (campaigns paced on their own)."""
+    narrow, narrow_args = _campaign_filter(only_campaigns, skip_campaigns)
     rows = conn.execute(
         "SELECT o.id, o.message_id, o.lane, o.attempts + 1, o.provider_msg_id, m.conversation_id, m.kind, m.body,"
         " m.campaign_id, coalesce(c.jid, c.phone, c.lid), c.opted_out_at IS NOT NULL, md.sha256, md.mime,"
@@ -80,8 +92,8 @@ def claim(conn: sqlite3.Connection, account_id: int, lanes: Sequence[int], limit
         " JOIN conversations v ON v.id = m.conversation_id JOIN contacts c ON c.id = v.contact_id"
         " LEFT JOIN media md ON md.id = m.media_id LEFT JOIN messages q ON q.id = m.quoted_id"
         f" WHERE o.state = 'pending' AND o.account_id = ? AND o.lane IN ({_marks(lanes)})"
-        " AND o.next_attempt_at <= ? ORDER BY o.lane, o.next_attempt_at, o.id LIMIT ?",
-        (account_id, *lanes, now, limit),
+        f" AND o.next_attempt_at <= ?{narrow} ORDER BY o.lane, o.next_attempt_at, o.id LIMIT ?",
+        (account_id, *lanes, now, *narrow_args, limit),
     ).fetchall()
     entries = [Entry(*r[:10], bool(r[10]), *r[11:16], json.loads(r[16]) if r[16] else {}) for r in rows]
     if entries:
@@ -94,8 +106,16 @@ def claim(conn: sqlite3.Connection, account_id: int, lanes: Sequence[int], limit
     return entries
 
 
-def next_due_at(conn: sqlite3.Connection, account_id: int, lanes: Sequence[int]) -> float | None:
-    """When the earliest pending entry of these lanes is due (None: nothing waits)."""
+def next_due_at(conn: sqlite3.Connection, account_id: int, lanes: Sequence[int], *,
+                only_campaigns: Sequence[int] | None = None, skip_campaigns: Sequence[int] = ()) -> float | None:
+    """When the earliest pending entry of these lanes (of these campaigns, as for `claim`) is due (None: nothing
+    waits)."""
+    narrow, narrow_args = _campaign_filter(only_campaigns, skip_campaigns)
+    if narrow:
+        return conn.execute(
+            f"SELECT min(o.next_attempt_at) FROM outbox o JOIN messages m ON m.id = o.message_id"
+            f" WHERE o.state = 'pending' AND o.account_id = ? AND o.lane IN ({_marks(lanes)}){narrow}",
+            (account_id, *lanes, *narrow_args)).fetchone()[0]
     return conn.execute(
         f"SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending' AND account_id = ?"
         f" AND lane IN ({_marks(lanes)})", (account_id, *lanes)).fetchone()[0]

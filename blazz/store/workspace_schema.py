@@ -565,3 +565,21 @@ def m012_inbox_arrival_order(db: sqlite_utils.Database) -> None:
             ON conversations(account_id, status, last_message_at, last_message_id);
         """,
     )
+
+
+@WORKSPACE_MIGRATIONS
+def m013_campaign_pacing(db: sqlite_utils.Database) -> None:
+    """A campaign with its own pacing (campaigns.pacing, JSON, NULL = the number's) keeps its own gaps and long
+    pauses here, so a restart does not send its next message early; the daily counters, a pause and the owner's
+    activity stay the number's (pacing_state)."""
+    run_script(
+        db,
+        """
+        CREATE TABLE campaign_pacing_state (
+            campaign_id INTEGER PRIMARY KEY REFERENCES campaigns(id) ON DELETE CASCADE,
+            since_pause INTEGER NOT NULL DEFAULT 0,   -- this campaign's messages since its last long pause
+            next_send_at REAL NOT NULL DEFAULT 0,     -- earliest next send of this campaign (gap or long pause)
+            updated_at REAL NOT NULL
+        );
+        """,
+    )
