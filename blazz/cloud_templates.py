@@ -18,6 +18,7 @@ from typing import Any
 
 from blazz import templates
 from blazz.errors import Invalid, NotFound
+from blazz.i18n import N_, gettext
 from blazz.store import accounts as accounts_store
 from blazz.store import templates as store
 from blazz.store.templates import CloudTemplateRow, SyncedTemplate
@@ -115,12 +116,13 @@ async def _engine(ws: Workspace, account_id: int) -> Any:
         raise Invalid("account_id", "Meta's templates belong to Cloud API numbers; this number is not one.")
     engine = ws.sessions.engine((ws.id, account_id)) if ws.sessions is not None else None
     if engine is None or ws.sessions.state((ws.id, account_id)).state != "connected":
-        raise Invalid("account_id", f"Connect {account.name} first: Blazz asks Meta for its templates through it.")
+        raise Invalid("account_id", "Connect %(name)s first: Blazz asks Meta for its templates through it.",
+                      name=account.name)
     return engine
 
 
 def _meta_error(exc: EngineError) -> Invalid:
-    return Invalid("account_id", f"Meta refused: {exc.reason}")
+    return Invalid("account_id", "Meta refused: %(reason)s", reason=str(exc.reason))
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +156,10 @@ async def set_mapping(ws: Workspace, cloud_id: int, mapping: Mapping[str, Any]) 
     clean: dict[str, str] = {}
     for key, value in mapping.items():
         if key not in keys:
-            raise Invalid(f"mapping.{key}", f"This template has no parameter {key}.")
+            raise Invalid(f"mapping.{key}", "This template has no parameter %(key)s.", key=key)
         text = " ".join(str(value or "").split())
         if len(text) > MAX_PARAM:
-            raise Invalid(f"mapping.{key}", f"A parameter can be at most {MAX_PARAM} characters.")
+            raise Invalid(f"mapping.{key}", "A parameter can be at most %(max)s characters.", max=MAX_PARAM)
         if text:
             clean[key] = text
     await templates.check_known(ws, clean.values(), field="mapping")
@@ -179,8 +181,7 @@ def call_for(t: CloudTemplateRow, values: Mapping[str, str], given: Mapping[str,
     for p in params_of(t):
         text = _param_text(t, p, values, given)
         if text is None:
-            raise Invalid(f"params.{p.key}", "Say what goes in %(param)s of the %(part)s of %(name)s.",
-                          param="{{" + p.name + "}}", part=p.component, name=t.name)
+            raise Invalid(f"params.{p.key}", _UNSAID[p.component], param="{{" + p.name + "}}", name=t.name)
         if not text:
             raise Invalid(f"params.{p.key}", "%(param)s of %(name)s would be empty for this contact; "
                                              "add a fallback such as {{first_name|Kak}}.",
@@ -198,6 +199,11 @@ def call_for(t: CloudTemplateRow, values: Mapping[str, str], given: Mapping[str,
     return TemplateCall(t.name, t.language, tuple(body), extra=extra)
 
 
+# Whole sentences per part of the template, so each reads naturally once translated.
+_UNSAID = {"header": N_("Say what goes in %(param)s of the header of %(name)s."),
+           "body": N_("Say what goes in %(param)s of the body of %(name)s.")}
+
+
 def _param_text(t: CloudTemplateRow, p: Param, values: Mapping[str, str],
                 given: Mapping[str, str] | None) -> str | None:
     """What one parameter gets for this contact: a given literal, else its mapping rendered; None: nothing says."""
@@ -206,6 +212,12 @@ def _param_text(t: CloudTemplateRow, p: Param, values: Mapping[str, str],
         return literal
     source = t.mapping.get(p.key)
     return templates.render(source, values).strip() if source else None
+
+
+def open_params(t: CloudTemplateRow, values: Mapping[str, str]) -> list[Param]:
+    """Parameters with nothing to fill them for this contact (no mapping, or it renders empty): someone has to
+    type their text before the template can be sent."""
+    return [p for p in params_of(t) if not _param_text(t, p, values, None)]
 
 
 def check_given(t: CloudTemplateRow, given: Mapping[str, str]) -> dict[str, str]:
@@ -267,12 +279,12 @@ async def create(ws: Workspace, account_id: int, data: NewCloudTemplate) -> Clou
     if not body:
         raise Invalid("body", "Write the template's text.")
     if len(body) > MAX_BODY:
-        raise Invalid("body", f"Meta allows at most {MAX_BODY} characters in a template's text.")
+        raise Invalid("body", "Meta allows at most %(max)s characters in a template's text.", max=MAX_BODY)
     header, footer = (data.header or "").strip(), (data.footer or "").strip()
     if len(header) > MAX_HEADER:
-        raise Invalid("header", f"Meta allows at most {MAX_HEADER} characters in a header.")
+        raise Invalid("header", "Meta allows at most %(max)s characters in a header.", max=MAX_HEADER)
     if len(footer) > MAX_FOOTER:
-        raise Invalid("footer", f"Meta allows at most {MAX_FOOTER} characters in a footer.")
+        raise Invalid("footer", "Meta allows at most %(max)s characters in a footer.", max=MAX_FOOTER)
     if templates.placeholders(footer):
         raise Invalid("footer", "A template's footer cannot hold variables.")
     await templates.check_known(ws, [body, header])
@@ -331,23 +343,26 @@ def _example(variable: str, known: Mapping[str, str]) -> str:
 
 # -- Meta's template errors in words ------------------------------------------------------------------------------
 
-_EXPLAINED = {
-    "132000": "Meta expected a different number of values for this template than Blazz sent. Sync the number's "
-              "templates (it may have been edited on Meta's side) and check what goes in each {{1}}, {{2}}…",
-    "132001": "Meta has no template with this name in this language. Sync the number's templates and choose again.",
-    "132005": "With this contact's details the template's text is longer than Meta allows; shorten the values.",
-    "132007": "Meta refused the values for this template under its content policy.",
-    "132012": "A value does not have the format Meta expects for this template (e.g. text where a link goes).",
-    "132015": "Meta paused this template for low quality; choose another template or wait until it is active.",
-    "132016": "Meta disabled this template for low quality; choose another template.",
+_EXPLAINED = {  # English here; explain() translates at display time, so a stored reason reads in any language
+    "132000": N_("Meta expected a different number of values for this template than Blazz sent. Sync the number's "
+                 "templates (it may have been edited on Meta's side) and check what goes in each {{1}}, {{2}}…"),
+    "132001": N_("Meta has no template with this name in this language. Sync the number's templates and choose "
+                 "again."),
+    "132005": N_("With this contact's details the template's text is longer than Meta allows; shorten the values."),
+    "132007": N_("Meta refused the values for this template under its content policy."),
+    "132012": N_("A value does not have the format Meta expects for this template (e.g. text where a link goes)."),
+    "132015": N_("Meta paused this template for low quality; choose another template or wait until it is active."),
+    "132016": N_("Meta disabled this template for low quality; choose another template."),
 }
 
 
 def explain(reason: str | None) -> str | None:
-    """A Meta template error in a sentence a shop owner can act on (other reasons are returned as they are)."""
+    """A Meta template error in a sentence a shop owner can act on, in the current language (other reasons are
+    returned as they are). A reason explained earlier (stored in English) still holds its code, so it is explained
+    again in the reader's language."""
     if not reason:
         return reason
     for code, words in _EXPLAINED.items():
         if code in reason:
-            return f"{words} (Meta error {code})"
+            return gettext("%(explanation)s (Meta error %(code)s)", explanation=gettext(words), code=code)
     return reason

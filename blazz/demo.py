@@ -166,7 +166,8 @@ async def run_demo(settings: Settings, contacts: int = 500, messages: int = 5000
         target = dbs.workspace_path(ws.id)
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
-            raise Conflict(f"{target} already exists; remove the stale workspace folder and run the demo again.")
+            raise Conflict("%(path)s already exists; remove the stale workspace folder and run the demo again.",
+                           path=str(target))
         os.replace(build_path, target)
         _say(f"Demo workspace '{ws.name}' ready at /w/{ws.slug}/ in {time.perf_counter() - started:.1f} s")
         return ws.slug
@@ -186,7 +187,7 @@ def plan_sizes(contacts: int, messages: int, conversations: int | None) -> Sizes
     if conversations is None:
         conversations = max(contacts // 2, 1)
     elif not 0 <= conversations <= contacts:
-        raise Invalid("conversations", f"Ask for between 0 and {contacts} conversations (one per contact).")
+        raise Invalid("conversations", "Ask for between 0 and %(max)s conversations (one per contact).", max=contacts)
     elif messages and not conversations:
         raise Invalid("conversations", "Messages need at least one conversation to belong to.")
     return Sizes(contacts, messages, min(conversations, messages))
@@ -196,7 +197,8 @@ async def _owner(app_db: Database, owner_email: str | None) -> int:
     if owner_email:
         user = await users_store.by_email(app_db, owner_email.strip().lower())
         if user is None:
-            raise NotFound(f"No user with the email {owner_email}; create it first with `blazz admin create-user`.")
+            raise NotFound("No user with the email %(email)s; create it first with `blazz admin create-user`.",
+                           email=owner_email)
         return user.id
     user_id = await demo_data.first_user_id(app_db)
     if user_id is not None:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from blazz import contacts, media
 from blazz.errors import Conflict, Invalid, NotFound
+from blazz.i18n import N_, gettext
 from blazz.outbox import MAX_TEXT
 from blazz.store import contacts as contacts_store
 from blazz.store import custom_fields as fields_store
@@ -29,8 +30,8 @@ from blazz.store.contacts import Contact
 from blazz.store.templates import Template
 from blazz.workspaces import Workspace
 
-BUILTINS = {"first_name": "First name", "name": "Full name", "last_name": "Last name", "phone": "Phone",
-            "email": "Email"}
+BUILTINS = {"first_name": N_("First name"), "name": N_("Full name"), "last_name": N_("Last name"),
+            "phone": N_("Phone"), "email": N_("Email")}  # labels in English; known_variables() translates them
 MAX_VARIANTS = 3  # the body and two alternatives (issue #7: "up to 3 text alternatives")
 MAX_NAME = 80
 MAX_FOOTER = 60  # Meta's limit for a template footer; a longer one reads as a second body anyway
@@ -139,8 +140,9 @@ def values_of(contact: Contact, specs: Sequence[fields_store.CustomField]) -> di
 
 
 async def known_variables(ws: Workspace) -> dict[str, str]:
-    """Variable name → label, built-ins first, then the workspace's custom fields."""
-    return BUILTINS | {f.key: f.label for f in await fields_store.list_all(ws.db)}
+    """Variable name → label (built-ins in the reader's language), built-ins first, then the custom fields."""
+    return {key: gettext(label) for key, label in BUILTINS.items()} | {
+        f.key: f.label for f in await fields_store.list_all(ws.db)}
 
 
 async def check_known(ws: Workspace, texts: Iterable[str], field: str = "body") -> None:
@@ -148,8 +150,8 @@ async def check_known(ws: Workspace, texts: Iterable[str], field: str = "body") 
     unknown = unknown_in(texts, await known_variables(ws))
     if unknown:
         names = ", ".join("{{" + name + "}}" for name in unknown)
-        raise Invalid(field, f"Unknown variable {names}: use one of the contact's details or custom fields, "
-                             "or create that custom field first.")
+        raise Invalid(field, "Unknown variable %(names)s: use one of the contact's details or custom fields, "
+                             "or create that custom field first.", names=names)
 
 
 # -- our templates ------------------------------------------------------------------------------------------------
@@ -164,16 +166,18 @@ class TemplateInput:
     media_id: int | None = None
 
 
-def _clean_text(value: object, field: str, limit: int, *, required: bool = False, label: str = "text") -> str:
+def _clean_text(value: object, field: str, limit: int, *, too_long: str, empty: str | None = None) -> str:
+    """The text trimmed; `empty` (when given) and `too_long` are the whole sentences saying what is wrong, so each
+    reads naturally in every language."""
     text = "" if value is None else str(value)
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if required and not text:
-        raise Invalid(field, f"Write the {label} first.")
+    if empty and not text:
+        raise Invalid(field, empty)
     if len(text) > limit:
-        raise Invalid(field, f"The {label} can be at most {limit:,} characters; this one has {len(text):,}.")
+        raise Invalid(field, too_long, max=limit, count=len(text))
     for p in placeholders(text):
         if p.fallback is not None and len(p.fallback) > MAX_FALLBACK:
-            raise Invalid(field, f"A fallback can be at most {MAX_FALLBACK} characters.")
+            raise Invalid(field, "A fallback can be at most %(max)s characters.", max=MAX_FALLBACK)
     return text
 
 
@@ -183,14 +187,19 @@ async def clean(ws: Workspace, data: TemplateInput) -> TemplateInput:
     if not name:
         raise Invalid("name", "Give the template a name your team will recognise, e.g. 'Promo Ramadan'.")
     if len(name) > MAX_NAME:
-        raise Invalid("name", f"Use at most {MAX_NAME} characters for the name.")
-    footer = _clean_text(data.footer, "footer", MAX_FOOTER, label="footer")
+        raise Invalid("name", "Use at most %(max)s characters for the name.", max=MAX_NAME)
+    footer = _clean_text(data.footer, "footer", MAX_FOOTER,
+                         too_long=N_("The footer can be at most %(max)s characters; this one has %(count)s."))
     room = MAX_TEXT - (len(footer) + 2 if footer else 0)
-    body = _clean_text(data.body, "body", room, required=True, label="message")
-    variants = [_clean_text(v, f"variants.{i}", room, label="variant") for i, v in enumerate(data.variants or ())]
+    body = _clean_text(data.body, "body", room, empty=N_("Write the message first."),
+                       too_long=N_("The message can be at most %(max)s characters; this one has %(count)s."))
+    variants = [_clean_text(v, f"variants.{i}", room,
+                            too_long=N_("An alternative text can be at most %(max)s characters; this one has "
+                                        "%(count)s."))
+                for i, v in enumerate(data.variants or ())]
     variants = [v for v in variants if v]
     if len(variants) > MAX_VARIANTS - 1:
-        raise Invalid("variants", f"A template has at most {MAX_VARIANTS} versions of its text.")
+        raise Invalid("variants", "A template has at most %(max)s versions of its text.", max=MAX_VARIANTS)
     if data.media_id is not None:
         found = await media_store.get(ws.db, data.media_id)
         if found is None:
@@ -211,7 +220,8 @@ async def get(ws: Workspace, template_id: int) -> Template:
 
 
 def _taken(name: str) -> Conflict:
-    return Conflict(f"A template named {name!r} exists already; choose another name.", details={"name": "taken"})
+    return Conflict("A template named '%(name)s' exists already; choose another name.", details={"name": "taken"},
+                    name=name)
 
 
 async def create(ws: Workspace, data: TemplateInput, *, created_by: int | None = None) -> Template:

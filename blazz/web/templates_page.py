@@ -6,7 +6,6 @@ Everyone sees the templates (agents use them when replying); creating and changi
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -23,13 +22,10 @@ from blazz.store import media as media_store
 from blazz.templates import TemplateInput
 from blazz.web.context import CurrentMember, CurrentWorkspace, page, provide_membership, provide_workspace
 from blazz.web.guards import member_guard, requires
+from blazz.web.toasts import toast
 from blazz.workspaces import Workspace, has_role
 
 UPLOAD_LIMIT = media.MAX_UPLOAD + 1024 * 1024
-
-
-def _toast(message: str, level: str = "success") -> dict[str, str]:
-    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}})}
 
 
 def _int(value: Any) -> int | None:
@@ -144,10 +140,11 @@ class TemplatesController(Controller):
     @post("/cloud/{account_id:int}/sync", status_code=200, **requires("admin"))
     async def cloud_sync(self, ws: CurrentWorkspace, account_id: FromPath[int]) -> Template:
         result = await cloud_templates.sync(ws, account_id)
-        message = f"Synced: {result.added} new, {result.updated} updated, {result.removed} removed on Meta's side."
+        headers = toast("Synced: %(added)s new, %(updated)s updated, %(removed)s removed on Meta's side.",
+                        added=result.added, updated=result.updated, removed=result.removed)
         context = {"ws": ws, "v": await accounts.view(ws, account_id), "can_edit": True,
                    "rows": await cloud_templates.list_for(ws, account_id), "unmapped": cloud_templates.unmapped}
-        return Template(template_name="message_templates/_cloud_card.html", context=context, headers=_toast(message))
+        return Template(template_name="message_templates/_cloud_card.html", context=context, headers=headers)
 
     @get("/cloud/{account_id:int}/new", **requires("admin"))
     async def cloud_new(self, request: Request, ws: CurrentWorkspace, account_id: FromPath[int]) -> Template:
