@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import math
 import os
 import sqlite3
 import tempfile
@@ -18,6 +19,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from blazz.errors import DomainError, Invalid
+from blazz.i18n import N_
 from blazz.store import media as media_store
 from blazz.store.media import Media
 from blazz.whatsapp.events import MediaRef
@@ -105,12 +107,27 @@ def sniff(head: bytes, filename: str | None = None) -> str | None:
 
 
 _UNSUPPORTED_HINTS = {
-    "image/gif": "WhatsApp sends pictures as JPEG or PNG; save this GIF as one of those (or as an MP4 video).",
-    "image/webp": "WhatsApp sends pictures as JPEG or PNG; save this WebP picture as one of those.",
-    "image/heic": "WhatsApp sends pictures as JPEG or PNG; save this iPhone (HEIC) picture as one of those.",
-    "video/quicktime": "WhatsApp sends videos as MP4; export this MOV video as MP4.",
-    "application/zip": "WhatsApp does not accept ZIP archives here; send the files inside it.",
+    "image/gif": N_("WhatsApp sends pictures as JPEG or PNG; save this GIF as one of those (or as an MP4 video)."),
+    "image/webp": N_("WhatsApp sends pictures as JPEG or PNG; save this WebP picture as one of those."),
+    "image/heic": N_("WhatsApp sends pictures as JPEG or PNG; save this iPhone (HEIC) picture as one of those."),
+    "video/quicktime": N_("WhatsApp sends videos as MP4; export this MOV video as MP4."),
+    "application/zip": N_("WhatsApp does not accept ZIP archives here; send the files inside it."),
 }
+_CANNOT_SEND = N_("WhatsApp cannot send this type of file.")
+# One whole sentence per kind of file, so each reads naturally once translated.
+_TOO_LARGE = {
+    "image": N_("WhatsApp accepts image files up to %(limit)s MB; this one is %(size)s MB."),
+    "video": N_("WhatsApp accepts video files up to %(limit)s MB; this one is %(size)s MB."),
+    "audio": N_("WhatsApp accepts audio files up to %(limit)s MB; this one is %(size)s MB."),
+    "document": N_("WhatsApp accepts document files up to %(limit)s MB; this one is %(size)s MB."),
+}
+
+
+def _too_large(kind: str, size: int, **details: object) -> TooLarge:
+    """`size` in bytes, shown in MB rounded up to one decimal (so a file just over the limit never reads as equal to
+    it), localised when the message is read."""
+    return TooLarge(_TOO_LARGE[kind], details=dict(details), limit=LIMITS[kind] // MB,
+                    size=math.ceil(size * 10 / MB) / 10)
 
 
 def check(data: bytes, filename: str | None) -> tuple[str, str]:
@@ -126,8 +143,7 @@ def check(data: bytes, filename: str | None) -> tuple[str, str]:
                                       "document.")
     limit = LIMITS[kind]
     if len(data) > limit:
-        raise TooLarge(f"WhatsApp accepts {kind} files up to {limit // MB} MB; this one is "
-                       f"{len(data) / MB:.1f} MB.", details={"file": "too_large", "limit_bytes": limit})
+        raise _too_large(kind, len(data), file="too_large", limit_bytes=limit)
     return mime, kind
 
 
@@ -179,10 +195,9 @@ def sendable(media: Media) -> None:
         raise Invalid("media_id", "This file has not finished downloading yet; try again in a moment.")
     kind = KINDS.get(media.mime)
     if kind is None:
-        raise Invalid("media_id", _UNSUPPORTED_HINTS.get(media.mime, "WhatsApp cannot send this type of file."))
+        raise Invalid("media_id", _UNSUPPORTED_HINTS.get(media.mime, _CANNOT_SEND))
     if (media.size or 0) > LIMITS[kind]:
-        raise TooLarge(f"WhatsApp accepts {kind} files up to {LIMITS[kind] // MB} MB; this one is "
-                       f"{(media.size or 0) / MB:.1f} MB.", details={"media_id": "too_large"})
+        raise _too_large(kind, media.size or 0, media_id="too_large")
 
 
 # -- inbound downloads ---------------------------------------------------------------------------------------------

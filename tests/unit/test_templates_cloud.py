@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from blazz import accounts, cloud_templates, contacts
+from blazz import accounts, cloud_templates, contacts, i18n
 from blazz.cloud_templates import NewCloudTemplate
 from blazz.errors import Invalid
 from blazz.whatsapp.protocol import OutgoingMessage, SendError
@@ -168,3 +168,7 @@ async def test_a_parameter_mismatch_from_meta_is_explained_in_words(tmp_path, gr
         words = cloud_templates.explain(err.value.reason)
         assert "different number of values" in words and "132000" in words
         assert cloud_templates.explain("Network down") == "Network down"
+        with i18n.using("id"):  # shown later to someone reading Indonesian: the stored English is explained again
+            again = cloud_templates.explain(words)
+        assert again.startswith("Jumlah nilai yang diharapkan Meta") and again.endswith("(kode error Meta 132000)")
+        assert cloud_templates.explain(words) == words

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 from blazz import contacts, templates
+from blazz.media import MB
 from tests.conftest import form_post
 from tests.fakes.graph_api import FakeGraphApi
 from tests.unit.test_templates import PNG
@@ -122,3 +123,29 @@ async def test_agents_read_templates_but_cannot_change_them(client, owner):
         assert r.status_code == 200  # the composer's preview is for everyone
     finally:
         await agent.aclose()
+
+
+ID = {"Accept-Language": "id-ID,id;q=0.9,en;q=0.5"}
+
+
+async def test_the_templates_pages_speak_the_browsers_language(client, owner):
+    url = f"/w/{owner.slug}/templates"
+    page = await client.get(url, headers=ID)
+    assert page.status_code == 200 and "Belum ada template" in page.text and "Template baru" in page.text
+    assert "No templates yet" not in page.text and "New template" not in page.text
+    page = await client.get(url)
+    assert "No templates yet" in page.text and "Belum ada template" not in page.text
+    form = await client.get(f"{url}/new", headers=ID)
+    assert "Nama depan (klik untuk menyalin)" in form.text and "Simpan template" in form.text
+    assert "First name" not in form.text and "Save template" not in form.text
+
+    headers = {**ID, "x-csrftoken": client.cookies.get("blazz_csrf", ""), "hx-request": "true"}
+    r = await client.post(f"{url}/", data={"name": "Promo", "body": " "}, headers=headers)
+    assert r.status_code == 422 and "Tulis pesannya dulu." in r.text and "Write the message" not in r.text
+    r = await client.post(f"{url}/", data={"name": "Promo", "body": "x", "footer": "f" * 61}, headers=headers)
+    assert r.status_code == 422 and "Footer maksimal 60 karakter; yang ini 61 karakter." in r.text
+    r = await client.post(f"{url}/preview", data={"body": "Halo {{first_name}} di {{kota}}"}, headers=headers)
+    assert "Variabel tidak dikenal:" in r.text and "Dengan nilai contoh" in r.text and "With example" not in r.text
+    r = await client.post(f"{url}/upload", files={"file": ("big.jpg", b"\xff\xd8\xff" + b"\x00" * (5 * MB + 99_000))},
+                          headers=headers)
+    assert r.status_code == 413 and "WhatsApp menerima file gambar maksimal 5 MB; yang ini 5,1 MB." in r.text
