@@ -11,6 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from blazz.errors import Conflict, Invalid
+from blazz.i18n import LANGUAGES, N_
 from blazz.store import login_audit
 from blazz.store import users as users_store
 from blazz.store.database import Database
@@ -26,6 +27,7 @@ def _dummy_hash() -> str:
 
 
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
 _COMMON = {"password", "password1", "12345678", "123456789", "1234567890", "qwertyuiop", "iloveyou", "admin12345"}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -40,9 +42,9 @@ def normalise_email(email: str) -> str:
 def check_password_rules(password: str, email: str = "") -> None:
     """Raise Invalid naming the first rule the password breaks."""
     if len(password) < MIN_PASSWORD:
-        raise Invalid("password", f"Use at least {MIN_PASSWORD} characters.")
-    if len(password) > 1024:
-        raise Invalid("password", "Use at most 1024 characters.")
+        raise Invalid("password", "Use at least %(min)s characters.", min=MIN_PASSWORD)
+    if len(password) > MAX_PASSWORD:
+        raise Invalid("password", "Use at most %(max)s characters.", max=MAX_PASSWORD)
     if password.lower() in _COMMON or len(set(password)) < 4:
         raise Invalid("password", "This password is too easy to guess; pick something less common.")
     local = email.split("@")[0].lower()
@@ -73,7 +75,8 @@ def insert_user(conn: sqlite3.Connection, email: str, name: str, password_hash: 
     try:
         return users_store.insert(conn, email, name, password_hash)
     except sqlite3.IntegrityError as exc:
-        raise Conflict(f"An account with the email {email} already exists.", details={"email": "taken"}) from exc
+        raise Conflict("An account with the email %(email)s already exists.", details={"email": "taken"},
+                       email=email) from exc
 
 
 async def create_user(db: Database, email: str, password: str, name: str = "") -> User:
@@ -92,7 +95,7 @@ async def authenticate(db: Database, email: str, password: str, address: str | N
     ok = verify_password(user.password_hash if user else None, password or "")
     if not ok:
         await login_audit.record(db, email[:254], user.id if user else None, address, False, "wrong email or password")
-        raise LoginFailed("Wrong email or password.")
+        raise LoginFailed(N_("Wrong email or password."))
     return user
 
 
@@ -104,7 +107,7 @@ async def finish_login(db: Database, user: User, address: str | None) -> None:
 async def reset_password(db: Database, email: str, password: str) -> User:
     user = await users_store.by_email(db, (email or "").strip().lower())
     if not user:
-        raise Invalid("email", f"No account with the email {email}.")
+        raise Invalid("email", "No account with the email %(email)s.", email=email)
     check_password_rules(password, user.email)
     await users_store.set_password(db, user.id, hash_password(password))
     return user
@@ -115,6 +118,15 @@ async def change_password(db: Database, user: User, current: str, new: str) -> N
         raise Invalid("current_password", "Your current password is not right.")
     check_password_rules(new, user.email)
     await users_store.set_password(db, user.id, hash_password(new))
+
+
+async def set_language(db: Database, user: User, choice: str | None) -> str | None:
+    """Save the person's language: a code of `LANGUAGES`, or empty for "the browser's language" (stored as NULL)."""
+    locale = (choice or "").strip() or None
+    if locale is not None and locale not in LANGUAGES:
+        raise Invalid("locale", "Choose a language from the list.")
+    await users_store.set_locale(db, user.id, locale)
+    return locale
 
 
 # -- TOTP second factor -------------------------------------------------------------------------------------------

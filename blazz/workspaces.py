@@ -13,6 +13,7 @@ from pathlib import Path
 from blazz import auth
 from blazz.bus import Bus
 from blazz.errors import Conflict, Forbidden, Invalid, NotFound
+from blazz.i18n import N_
 from blazz.store import invitations as invitations_store
 from blazz.store import users as users_store
 from blazz.store import workspaces as ws_store
@@ -23,6 +24,8 @@ from blazz.store.workspaces import Member, WorkspaceRow
 from blazz.whatsapp.session_manager import SessionManager
 
 ROLE_RANK = {"agent": 1, "admin": 2, "owner": 3}
+# How pages name each role (translated when shown; the codes stay English in the API and the database).
+ROLE_LABELS = {"owner": N_("owner"), "admin": N_("admin"), "agent": N_("agent")}
 INVITE_TTL_S = 7 * 24 * 3600  # a week: long enough to reach a colleague, short enough to not linger
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
 
@@ -81,7 +84,8 @@ async def create_workspace(app_db: Database, name: str, owner_id: int, slug: str
     if slug:
         slug = check_slug(slug)
         if await ws_store.slug_taken(app_db, slug):
-            raise Conflict(f"The address {slug} is taken; choose another.", details={"slug": "taken"})
+            raise Conflict("The address %(address)s is taken; choose another.", details={"slug": "taken"},
+                           address=slug)
     else:
         slug = await unique_slug(app_db, name)
 
@@ -89,7 +93,8 @@ async def create_workspace(app_db: Database, name: str, owner_id: int, slug: str
         try:
             return ws_store.insert(conn, slug, name, owner_id)
         except sqlite3.IntegrityError as exc:
-            raise Conflict(f"The address {slug} is taken; choose another.", details={"slug": "taken"}) from exc
+            raise Conflict("The address %(address)s is taken; choose another.", details={"slug": "taken"},
+                           address=slug) from exc
 
     workspace_id = await app_db.execute_write_fn(write)
     return await ws_store.by_id(app_db, workspace_id)
@@ -124,7 +129,7 @@ async def rename(app_db: Database, workspace: WorkspaceRow, name: str) -> str:
 
 def _check_role(role: str, allowed: tuple[str, ...]) -> str:
     if role not in allowed:
-        raise Invalid("role", f"Choose one of: {', '.join(allowed)}.")
+        raise Invalid("role", "Choose one of: %(choices)s.", choices=", ".join(allowed))
     return role
 
 

@@ -73,5 +73,10 @@ async def update_profile(db: Database, user_id: int, name: str, locale: str | No
     await db.execute_write("UPDATE users SET name = ?, locale = ? WHERE id = ?", (name, locale, user_id))
 
 
+async def set_locale(db: Database, user_id: int, locale: str | None) -> None:
+    """NULL means "follow the browser's language"."""
+    await db.execute_write("UPDATE users SET locale = ? WHERE id = ?", (locale, user_id))
+
+
 async def touch_login(db: Database, user_id: int) -> None:
     await db.execute_write("UPDATE users SET last_login_at = ? WHERE id = ?", (int(time.time()), user_id))

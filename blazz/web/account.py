@@ -1,4 +1,4 @@
-"""The logged-in person's own settings: name, password and the optional second factor (TOTP)."""
+"""The logged-in person's own settings: name, language, password and the optional second factor (TOTP)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import io
 
 import segno
 from litestar import Controller, Request, get, post
-from litestar.response import Template
+from litestar.response import Redirect, Template
 
-from blazz import auth
+from blazz import auth, i18n
 from blazz.errors import Invalid
+from blazz.i18n import gettext as _
 from blazz.store import users as users_store
 from blazz.web.context import fragment, page, runtime_of
 
@@ -18,6 +19,11 @@ def qr_svg(text: str) -> str:
     buf = io.BytesIO()
     segno.make_qr(text).save(buf, kind="svg", scale=5, border=2, xmldecl=False, svgns=True, dark="#111")
     return buf.getvalue().decode()
+
+
+def browser_locale(request: Request) -> str:
+    """The language the browser asks for (what "Browser default" means for this person right now)."""
+    return i18n.negotiate(request.headers.get("accept-language"))
 
 
 class AccountController(Controller):
@@ -30,7 +36,20 @@ class AccountController(Controller):
     @get("/")
     async def show(self, request: Request) -> Template:
         user = await self._fresh_user(request)
-        return page(request, "account/index.html", user=user, errors={}, notice=None, totp=None)
+        return page(request, "account/index.html", user=user, errors={}, notice=None, totp=None,
+                    browser_locale=browser_locale(request))
+
+    @post("/language")
+    async def language(self, request: Request) -> Template | Redirect:
+        form = await request.form()
+        user = await self._fresh_user(request)
+        try:
+            await auth.set_language(runtime_of(request).app_db, user, form.get("locale"))
+        except Invalid as exc:
+            return page(request, "account/index.html", 422, user=user, errors={exc.field: exc.message}, notice=None,
+                        totp=None, browser_locale=browser_locale(request))
+        # A full reload rather than a fragment: the whole page (menu, titles, scripts' strings) changes language.
+        return Redirect("/account", status_code=303)
 
     @post("/profile")
     async def profile(self, request: Request) -> Template:
@@ -38,7 +57,7 @@ class AccountController(Controller):
         name = " ".join(form.get("name", "").split())[:120]
         await users_store.update_profile(runtime_of(request).app_db, request.user.id, name, request.user.locale)
         user = await self._fresh_user(request)
-        return fragment("account/_profile.html", user=user, errors={}, notice="Saved.")
+        return fragment("account/_profile.html", user=user, errors={}, notice=_("Saved."))
 
     @post("/password")
     async def password(self, request: Request) -> Template:
@@ -52,7 +71,7 @@ class AccountController(Controller):
         except Invalid as exc:
             field = "new_password" if exc.field == "password" else exc.field
             return fragment("account/_password.html", 422, errors={field: exc.message}, notice=None)
-        return fragment("account/_password.html", errors={}, notice="Password changed.")
+        return fragment("account/_password.html", errors={}, notice=_("Password changed."))
 
     @post("/2fa/start")
     async def totp_start(self, request: Request) -> Template:
@@ -69,7 +88,7 @@ class AccountController(Controller):
         form = await request.form()
         if not secret:
             return fragment("account/_totp.html", 422, user=user, totp=None,
-                            errors={"code": "Start again: the setup expired."}, notice=None)
+                            errors={"code": _("Start again: the setup expired.")}, notice=None)
         try:
             await auth.enable_totp(runtime_of(request).app_db, user, secret, form.get("code", ""))
         except Invalid as exc:
@@ -79,7 +98,7 @@ class AccountController(Controller):
         request.session.pop("totp_setup", None)
         user = await self._fresh_user(request)
         return fragment("account/_totp.html", user=user, totp=None, errors={},
-                        notice="Two-step login is on. You'll need a code from your app when you log in.")
+                        notice=_("Two-step login is on. You'll need a code from your app when you log in."))
 
     @post("/2fa/disable")
     async def totp_disable(self, request: Request) -> Template:
@@ -91,4 +110,4 @@ class AccountController(Controller):
             return fragment("account/_totp.html", 422, user=user, totp=None, errors={exc.field: exc.message},
                             notice=None)
         user = await self._fresh_user(request)
-        return fragment("account/_totp.html", user=user, totp=None, errors={}, notice="Two-step login is off.")
+        return fragment("account/_totp.html", user=user, totp=None, errors={}, notice=_("Two-step login is off."))

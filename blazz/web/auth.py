@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 
 from blazz import auth, workspaces
 from blazz.errors import DomainError, Invalid, NotFound
+from blazz.i18n import gettext as _
 from blazz.store import login_audit
 from blazz.store import users as users_store
 from blazz.store import workspaces as ws_store
@@ -118,8 +119,8 @@ class AuthController(Controller):
         try:
             user = await auth.authenticate(rt.app_db, form.get("email", ""), form.get("password", ""),
                                            client_address(request))
-        except auth.LoginFailed as exc:
-            return page(request, "auth/login.html", 401, form=keep, errors={"form": str(exc)})
+        except auth.LoginFailed as exc:  # its message is English, marked with N_()
+            return page(request, "auth/login.html", 401, form=keep, errors={"form": _(str(exc))})
         if user.totp_secret:
             rotate_session_id(request)
             request.set_session({"pending_uid": user.id, "pending_at": int(time.time()), "next": keep["next"]})
@@ -150,7 +151,7 @@ class AuthController(Controller):
                 await login_audit.record(rt.app_db, user.email, user.id, client_address(request), False,
                                          "wrong 2FA code")
             return page(request, "auth/second_factor.html", 401,
-                        errors={"code": "That code is not right. Use the newest code from your app."})
+                        errors={"code": _("That code is not right. Use the newest code from your app.")})
         target = safe_next(session.get("next"))
         await auth.finish_login(rt.app_db, user, client_address(request))
         start_session(request, user)

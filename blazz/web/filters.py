@@ -9,7 +9,7 @@ import time
 from litestar.plugins.jinja import JinjaTemplateEngine
 from markupsafe import Markup, escape
 
-from blazz import __version__, i18n
+from blazz import __version__, i18n, workspaces
 from blazz.i18n import gettext as _
 
 
@@ -39,16 +39,23 @@ def timeuntil(ts: float | None) -> str:
     return i18n.timedelta(max(delta, 60), add_direction=True)
 
 
+def role(code: str | None) -> str:
+    """A member's role ("owner", "admin", "agent") as the reader calls it."""
+    label = workspaces.ROLE_LABELS.get(code or "")
+    return _(label) if label else (code or "")
+
+
 def utc_iso(ts: float | None) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
 
 
-def qr_svg(text: str, label: str = "QR code") -> Markup:
+def qr_svg(text: str, label: str | None = None) -> Markup:
     """A QR code as inline SVG without a fixed size (its box sizes it), dark modules on the box's white."""
     import segno  # only pages that show a QR code pay for it
 
     svg = segno.make_qr(text, error="l").svg_inline(scale=1, border=0, omitsize=True, dark="#111b21", svgclass=None,
                                                    lineclass=None)
+    label = label or _("QR code")
     attrs = f'role="img" aria-label="{escape(label)}" shape-rendering="crispEdges"'
     return Markup(svg.replace("<svg ", f"<svg {attrs} ", 1))
 
@@ -61,7 +68,7 @@ def js_catalog() -> Markup:
 def install(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
     env.filters.update(initials=initials, timeago=timeago, timeuntil=timeuntil, utc_iso=utc_iso, qr_svg=qr_svg,
-                       number=i18n.number, percent=i18n.percent, date=i18n.date, datetime=i18n.datetime,
+                       role=role, number=i18n.number, percent=i18n.percent, date=i18n.date, datetime=i18n.datetime,
                        time=i18n.time_of_day)
     # `{{ _("Text") }}`, `{{ _("%(n)s left", n=3) }}` and `{% trans %}` blocks, in the current request's language.
     env.add_extension("jinja2.ext.i18n")
