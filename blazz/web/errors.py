@@ -12,21 +12,24 @@ from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from blazz.errors import DomainError, TooMany
+from blazz.i18n import N_
+from blazz.i18n import gettext as _
 
 log = logging.getLogger(__name__)
 
-_TITLES = {
-    400: "That request did not make sense",
-    401: "Please log in",
-    403: "You don't have access to this",
-    404: "Page not found",
-    405: "That action is not allowed here",
-    409: "That conflicts with something that exists",
-    413: "That is too large",
-    422: "Please check what you entered",
-    429: "Too many attempts",
-    500: "Something went wrong on our side",
+_TITLES = {  # translated when a page shows one
+    400: N_("That request did not make sense"),
+    401: N_("Please log in"),
+    403: N_("You don't have access to this"),
+    404: N_("Page not found"),
+    405: N_("That action is not allowed here"),
+    409: N_("That conflicts with something that exists"),
+    413: N_("That is too large"),
+    422: N_("Please check what you entered"),
+    429: N_("Too many attempts"),
+    500: N_("Something went wrong on our side"),
 }
+_TRY_AGAIN = N_("Please try again. If it keeps happening, check the log in Settings.")
 
 
 def _wants_json(request: Request) -> bool:
@@ -46,14 +49,15 @@ def _render(request: Request, status: int, message: str, code: str, details=None
         headers = {**(headers or {}), "HX-Retarget": "#toasts", "HX-Reswap": "beforeend"}
         return Template(template_name="_toast.html", context={"message": message, "level": "error"},
                         status_code=status, headers=headers)
+    title = _(_TITLES[status]) if status in _TITLES else _("Error")
     return Template(template_name="errors/error.html",
-                    context={"status": status, "title": _TITLES.get(status, "Error"), "message": message},
+                    context={"status": status, "title": title, "message": message},
                     status_code=status, headers=headers)
 
 
 def on_not_authorized(request: Request, exc: NotAuthorizedException) -> Response:
     if _wants_json(request):
-        return error_json(401, "unauthorized", "A valid API token is required (Authorization: Bearer <token>).")
+        return error_json(401, "unauthorized", _("A valid API token is required (Authorization: Bearer <token>)."))
     target = f"/login?next={request.url.path}"
     if request.headers.get("hx-request"):
         return ClientRedirect(target)
@@ -64,15 +68,15 @@ def on_http_exception(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     if status == 401:
         return on_not_authorized(request, NotAuthorizedException())
-    message = exc.detail if status < 500 else "Please try again. If it keeps happening, check the log in Settings."
+    message = exc.detail if status < 500 else _(_TRY_AGAIN)
     if status == 404 and not _wants_json(request):
-        message = "There is nothing here, or you don't have access to it."
+        message = _("There is nothing here, or you don't have access to it.")
     code = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
             413: "too_large", 429: "rate_limited"}.get(status, "error")
     details = getattr(exc, "extra", None)
     headers = dict(exc.headers or {})
     if status == 429:
-        message = "Too many attempts. Wait a minute and try again."
+        message = _("Too many attempts. Wait a minute and try again.")
     return _render(request, status, message, code, details if isinstance(details, dict) else None, headers)
 
 
@@ -84,7 +88,8 @@ def on_validation_error(request: Request, exc: ValidationException) -> Response:
             message = str(item.get("message", "invalid value"))
             fields[_field_name(str(item["key"]), message)] = message
     if fields:
-        return _render(request, 422, "Some fields are not valid: " + ", ".join(fields), "validation_error", fields)
+        return _render(request, 422, _("Some fields are not valid: %(fields)s", fields=", ".join(fields)),
+                       "validation_error", fields)
     return _render(request, 400, _clean_detail(exc.detail), "bad_request")
 
 
@@ -101,8 +106,8 @@ def _field_name(key: str, message: str) -> str:
 
 def _clean_detail(detail: str) -> str:
     if "Malformed" in detail or "JSON" in detail or "decode" in detail.lower():
-        return "The request body is not valid JSON."
-    return detail or "The request is not valid."
+        return _("The request body is not valid JSON.")
+    return detail or _("The request is not valid.")
 
 
 def on_domain_error(request: Request, exc: DomainError) -> Response:
@@ -113,7 +118,7 @@ def on_domain_error(request: Request, exc: DomainError) -> Response:
 def on_server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _render(request, HTTP_500_INTERNAL_SERVER_ERROR,
-                   "Please try again. If it keeps happening, check the log in Settings.", "internal_error")
+                   _(_TRY_AGAIN), "internal_error")
 
 
 EXCEPTION_HANDLERS = {

@@ -6,9 +6,10 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 
+from blazz.i18n import gettext as _
 from blazz.store import workspaces as ws_store
 from blazz.web.context import runtime_of
-from blazz.workspaces import has_role
+from blazz.workspaces import ROLE_LABELS, has_role
 
 
 async def member_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
@@ -26,7 +27,8 @@ async def member_guard(connection: ASGIConnection, handler: BaseRouteHandler) ->
         connection.state.memberships = await ws_store.memberships_of(runtime_of(connection).app_db, user.id)
     needed = (handler.opt or {}).get("role")
     if needed and not has_role(membership.role, needed):
-        raise PermissionDeniedException(f"This needs the {needed} role in this workspace.")
+        raise PermissionDeniedException(_("This needs the %(role)s role in this workspace.",
+                                          role=_(ROLE_LABELS.get(needed, needed))))
 
 
 def requires(role: str) -> dict:

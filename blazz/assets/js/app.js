@@ -59,26 +59,28 @@
     level = level || "info";
     var stack = doc.querySelector("body > .toast-stack") || doc.body.appendChild(el("div", "toast-stack"));
     stack.setAttribute("aria-live", "polite");
-    var t = stack.appendChild(el("div", "toast toast-" + level));
-    t.setAttribute("role", level === "error" ? "alert" : "status");
-    t.appendChild(el("div", "toast-body", message));
-    if (opts && opts.timeout) t.dataset.timeout = opts.timeout;
-    wireToast(t);
-    return t;
+    var box = stack.appendChild(el("div", "toast toast-" + level));
+    box.setAttribute("role", level === "error" ? "alert" : "status");
+    box.appendChild(el("div", "toast-body", message));
+    if (opts && opts.timeout) box.dataset.timeout = opts.timeout;
+    wireToast(box);
+    return box;
   }
-  function wireToast(t) {
-    if (t.dataset.wired) return; else t.dataset.wired = "1";
-    if (!t.querySelector(".toast-close")) {
-      t.insertAdjacentHTML("beforeend", '<button type="button" class="toast-close" aria-label="Dismiss">\u00d7</button>');
+  function wireToast(box) {
+    if (box.dataset.wired) return; else box.dataset.wired = "1";
+    if (!box.querySelector(".toast-close")) {
+      var close = box.appendChild(el("button", "toast-close", "\u00d7"));
+      close.type = "button";
+      close.setAttribute("aria-label", t("Dismiss"));
     }
-    t.querySelector(".toast-close").addEventListener("click", function () { dismiss(t); });
-    var ms = +t.dataset.timeout || (t.classList.contains("toast-error") ? 8000 : 4500), timer;
-    var start = function () { timer = setTimeout(function () { dismiss(t); }, ms); };
-    t.addEventListener("mouseenter", function () { clearTimeout(timer); });
-    t.addEventListener("mouseleave", start);
+    box.querySelector(".toast-close").addEventListener("click", function () { dismiss(box); });
+    var ms = +box.dataset.timeout || (box.classList.contains("toast-error") ? 8000 : 4500), timer;
+    var start = function () { timer = setTimeout(function () { dismiss(box); }, ms); };
+    box.addEventListener("mouseenter", function () { clearTimeout(timer); });
+    box.addEventListener("mouseleave", start);
     start();
   }
-  function dismiss(t) { t.classList.add("leaving"); setTimeout(function () { t.remove(); }, 220); }
+  function dismiss(box) { box.classList.add("leaving"); setTimeout(function () { box.remove(); }, 220); }
 
   /* ---------- confirm dialog ---------- */
   var confirmDialog;
@@ -88,12 +90,13 @@
       confirmDialog = doc.body.appendChild(el("dialog", "dialog"));
       confirmDialog.innerHTML = '<form method="dialog"><div class="dialog-header"><h2></h2></div>' +
         '<div class="dialog-body"><p></p></div><div class="dialog-footer">' +
-        '<button class="btn" value="cancel">Cancel</button><button class="btn" value="ok"></button></div></form>';
+        '<button class="btn" value="cancel"></button><button class="btn" value="ok"></button></div></form>';
+      confirmDialog.querySelector('[value="cancel"]').textContent = t("Cancel");
     }
     var d = confirmDialog, ok = d.querySelector('[value="ok"]');
-    d.querySelector("h2").textContent = opts.title || "Are you sure?";
+    d.querySelector("h2").textContent = opts.title || t("Are you sure?");
     d.querySelector("p").textContent = message;
-    ok.textContent = opts.label || "Confirm";
+    ok.textContent = opts.label || t("Confirm");
     ok.className = "btn " + (opts.danger ? "btn-danger" : "btn-primary");
     d.returnValue = "";
     d.showModal();
@@ -150,23 +153,25 @@
   function showHelp() {
     if (!helpDialog) {
       helpDialog = doc.body.appendChild(el("dialog", "dialog"));
-      helpDialog.innerHTML = '<form method="dialog"><div class="dialog-header"><h2>Keyboard shortcuts</h2>' +
-        '<button class="btn btn-ghost btn-icon btn-sm" aria-label="Close">\u00d7</button></div>' +
+      helpDialog.innerHTML = '<form method="dialog"><div class="dialog-header"><h2></h2>' +
+        '<button class="btn btn-ghost btn-icon btn-sm">\u00d7</button></div>' +
         '<div class="dialog-body"><dl class="shortcut-list"></dl></div></form>';
+      helpDialog.querySelector("h2").textContent = t("Keyboard shortcuts");
+      helpDialog.querySelector("button").setAttribute("aria-label", t("Close"));
     }
     var list = helpDialog.querySelector("dl");
     list.textContent = "";
     allShortcuts().forEach(function (s) {
       var dt = el("dt");
       s.keys.split(" ").forEach(function (k, i) {
-        if (i) dt.appendChild(doc.createTextNode(" then "));
+        if (i) dt.appendChild(doc.createTextNode(" " + t("then") + " "));
         dt.appendChild(el("kbd", "kbd", k.replace("mod+", /Mac|iPhone|iPad/.test(navigator.platform) ? "\u2318" : "Ctrl+")));
       });
       list.append(dt, el("dd", null, s.description));
     });
     helpDialog.showModal();
   }
-  shortcut("?", "Show keyboard shortcuts", showHelp);
+  shortcut("?", t("Show keyboard shortcuts"), showHelp);
   doc.addEventListener("keydown", function (e) {
     if (e.key === "Escape") { closeNav(); closeDropdowns(); return; }
     if (e.defaultPrevented || isTyping(e.target) || modalOpen() || e.key.length > 1) return;
@@ -224,7 +229,7 @@
     var done = function () {
       n.classList.add("copied");
       setTimeout(function () { n.classList.remove("copied"); }, 1500);
-      toast(n.dataset.copiedMessage || "Copied to clipboard", "success", { timeout: 2000 });
+      toast(n.dataset.copiedMessage || t("Copied to clipboard"), "success", { timeout: 2000 });
     };
     text = text.trim();
     if (navigator.clipboard && window.isSecureContext) {
@@ -243,7 +248,10 @@
   }
 
   /* ---------- live (SSE) indicator ---------- */
-  var LIVE_LABELS = { open: "Live", error: "Reconnecting\u2026", closed: "Offline" }, liveState;
+  var liveState;
+  function liveLabel(state) {
+    return state === "open" ? t("Live") : state === "error" ? t("Reconnecting\u2026") : t("Offline");
+  }
   function setLive(state, scope) {
     liveState = state;
     all(scope || doc, "[data-live-indicator]").forEach(function (n) {
@@ -252,7 +260,7 @@
         x.classList.toggle("warn", state === "error");
         x.classList.toggle("offline", state === "closed");
       });
-      var label = n.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || LIVE_LABELS[state];
+      var label = n.dataset["label" + state.charAt(0).toUpperCase() + state.slice(1)] || liveLabel(state);
       n.dataset.live = state;
       n.title = label;
       if (n.querySelector("[data-live-label]")) n.querySelector("[data-live-label]").textContent = label;
@@ -314,9 +322,9 @@
   doc.addEventListener("htmx:load", function (e) { enhance(e.detail.elt); });
   doc.addEventListener("htmx:responseError", function (e) {
     var xhr = e.detail.xhr, trig = xhr.getResponseHeader("HX-Trigger") || "";
-    if (trig.indexOf("toast") === -1) toast("Something went wrong (" + xhr.status + "). Please try again.", "error");
+    if (trig.indexOf("toast") === -1) toast(t("Something went wrong (%(status)s). Please try again.", { status: xhr.status }), "error");
   });
-  doc.addEventListener("htmx:sendError", function () { toast("Can't reach the server. Check that Blazz is running.", "error"); });
+  doc.addEventListener("htmx:sendError", function () { toast(t("Can't reach the server. Check that Blazz is running."), "error"); });
   doc.addEventListener("DOMContentLoaded", function () { enhance(doc); setInterval(tickCountdowns, 1000); });
 
   window.Blazz = { t: t, toast: toast, confirm: confirmAsk, shortcut: shortcut, setTheme: setTheme };

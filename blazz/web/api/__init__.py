@@ -13,6 +13,7 @@ from __future__ import annotations
 from litestar import Request, Response, Router
 from litestar.di import Provide
 
+from blazz.i18n import gettext as _
 from blazz.web.api.accounts import AccountsApi
 from blazz.web.api.auth import api_token_guard, provide_api_workspace, provide_identity
 from blazz.web.api.auto_replies import AutoRepliesApi, BusinessHoursApi
@@ -42,8 +43,8 @@ SQLITE_MAX_INT = 2**63 - 1
 def on_overflow(request: Request, exc: OverflowError) -> Response:
     """A number SQLite cannot hold: as an id in the path nothing can have it (404), elsewhere it is bad input."""
     if any(isinstance(v, int) and abs(v) > SQLITE_MAX_INT for v in request.path_params.values()):
-        return error_json(404, "not_found", "There is nothing with that id.")
-    return error_json(422, "validation_error", "A number is out of range.", {"body": "A number is out of range."})
+        return error_json(404, "not_found", _("There is nothing with that id."))
+    return error_json(422, "validation_error", _("A number is out of range."), {"body": _("A number is out of range.")})
 
 
 def api_router() -> Router:

@@ -10,13 +10,14 @@ from litestar.handlers.base import BaseRouteHandler
 
 from blazz import api_tokens
 from blazz.api_tokens import TokenIdentity
+from blazz.i18n import gettext as _
 from blazz.web.context import runtime_of
 from blazz.workspaces import Workspace, has_role
 
 
 async def api_token_guard(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     header = connection.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    scheme, _sep, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthorizedException("missing bearer token")
     identity = await api_tokens.authenticate(runtime_of(connection).app_db, token.strip())
@@ -25,7 +26,7 @@ async def api_token_guard(connection: ASGIConnection, handler: BaseRouteHandler)
     connection.state.api_identity = identity
     needed = (handler.opt or {}).get("api_role")
     if needed and not has_role(identity.token.role, needed):
-        raise PermissionDeniedException(f"This needs a token with the {needed} role.")
+        raise PermissionDeniedException(_("This needs a token with the %(role)s role.", role=needed))
 
 
 def requires_api_role(role: str) -> dict:

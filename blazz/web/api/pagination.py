@@ -24,7 +24,7 @@ def check_limit(limit: int | None) -> int:
     if limit is None:
         return DEFAULT_LIMIT
     if not 1 <= limit <= MAX_LIMIT:
-        raise Invalid("limit", f"limit must be between 1 and {MAX_LIMIT}.")
+        raise Invalid("limit", "limit must be between %(min)s and %(max)s.", min=1, max=MAX_LIMIT)
     return limit
 
 

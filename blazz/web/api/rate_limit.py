@@ -111,7 +111,9 @@ def check_rate(value: object) -> int:
     except (TypeError, ValueError):
         rate = 0
     if not MIN_RATE <= rate <= MAX_RATE:
-        raise Invalid("rate_limit", f"Use a whole number of requests per second from {MIN_RATE} to {MAX_RATE}.")
+        # Bounds as plain digits ("1000"), the way people type the number into the field.
+        raise Invalid("rate_limit", "Use a whole number of requests per second from %(min)s to %(max)s.",
+                      min=str(MIN_RATE), max=str(MAX_RATE))
     return rate
 
 
