@@ -24,6 +24,7 @@ from blazz.errors import DomainError, Invalid
 from blazz.store import campaigns as campaigns_store
 from blazz.web.context import CurrentMember, CurrentWorkspace, page, provide_membership, provide_workspace
 from blazz.web.guards import member_guard, requires
+from blazz.web.toasts import toast
 from blazz.web.workspace_pages import actor_of
 from blazz.workspaces import Workspace, has_role
 
@@ -177,9 +178,9 @@ class CampaignsController(Controller):
         return context
 
     async def _pace(self, ws: Workspace, c: campaigns_store.Campaign) -> dict[str, Any]:
-        """The number's pacing and the finish it gives this campaign's audience."""
+        """The pacing this campaign follows (its number's, or its own) and the finish it gives its audience."""
         try:
-            status = await pacing.status(ws, c.account_id)
+            status = await pacing.status(ws, c.account_id, c)
         except DomainError:
             return {}
         try:
@@ -191,7 +192,9 @@ class CampaignsController(Controller):
         start = max(c.scheduled_at or 0, time.time())
         finish = campaign_stats.estimate_finish(status.settings, summary.included if summary else 0, start, tz,
                                                 linked_at=view.account.linked_at, sent_today=status.sent_today)
-        return {"pace": status, "summary": summary, "finish": finish, "start": start}
+        unpaced = pacing.unpaced(status.settings)
+        return {"pace": status, "summary": summary, "finish": finish, "start": start, "own": bool(c.pacing),
+                "unpaced": unpaced, "paced_box": not unpaced if c.pacing else status.settings.enabled}
 
     async def _problems(self, ws: Workspace, c: campaigns_store.Campaign) -> list[tuple[str, str]]:
         """What stops this draft from launching, step by step (the same checks the launch makes)."""
@@ -247,19 +250,28 @@ class CampaignsController(Controller):
 
     @post("/{campaign_id:int}/pacing", status_code=200, **requires("admin"))
     async def save_pacing(self, request: Request, ws: CurrentWorkspace, campaign_id: FromPath[int]) -> Template:
-        """The pacing step changes the sending number's own pacing (every campaign of that number follows it)."""
+        """The pacing step: the campaign follows its number's pacing (which can be changed here for every campaign
+        of that number) or has its own. Choosing "own" starts from the number's; the form's fields then change it."""
         c = await campaigns.get(ws, campaign_id)
         if c.account_id is None:
             raise Invalid("account_id", "Choose the number first.")
         form = await _form(request)
+        own, fields = form.get("mode") == "custom", form.get("gap_min_s") is not None
         try:
-            await pacing.update(ws, c.account_id, **pacing_from(form))
+            if own:
+                c = await campaigns.set_pacing(ws, c.id, pacing_from(form) if fields else (c.pacing or {}))
+                done = toast("This campaign's pacing is saved.")
+            elif fields:
+                await pacing.update(ws, c.account_id, **pacing_from(form))
+                done = toast("The number's pacing is saved.")
+            else:
+                c = await campaigns.set_pacing(ws, c.id, None)
+                done = toast("This campaign follows the number's pacing.")
         except Invalid as exc:
             context = await self._wizard_context(ws, c, "pacing", errors={exc.field: exc.message})
             return Template(template_name="campaigns/_wizard_step.html", context=context, status_code=422)
         context = await self._wizard_context(ws, c, "pacing")
-        return Template(template_name="campaigns/_wizard_step.html", context=context,
-                        headers=_toast("The number's pacing is saved."))
+        return Template(template_name="campaigns/_wizard_step.html", context=context, headers=done)
 
     @post("/{campaign_id:int}/preview", status_code=200, **requires("admin"))
     async def preview(self, request: Request, ws: CurrentWorkspace, campaign_id: FromPath[int]) -> Template:

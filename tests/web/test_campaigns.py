@@ -5,6 +5,7 @@ CSV, the controls, the SSE progress event, and agents seeing results but not con
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
 import time
 
@@ -227,3 +228,39 @@ async def test_a_meta_parameter_mismatch_reads_as_a_clear_reason_per_recipient(c
     assert "different number of values" in page.text and "Meta error 132000" in page.text
     csv = await client.get(f"/w/{owner.slug}/campaigns/{cid}/recipients.csv?status=failed")
     assert "different number of values" in csv.text
+
+
+def estimate_in(html: str) -> dt.datetime:
+    return dt.datetime.strptime(re.search(r"data-estimate>([^<]+)<", html).group(1), "%a %d %b %Y, %H:%M")
+
+
+async def test_the_pacing_step_gives_the_campaign_its_own_pace_and_the_estimate_follows_it(client, owner):
+    ws, account, _ = await setup_shop(client, owner.slug, connect=False)  # the number is not paced
+    cid = await new_campaign(client, owner.slug)
+    await step(client, owner.slug, cid, "account", {"account_id": str(account.id)})
+    await step(client, owner.slug, cid, "audience", {"who": "all"})
+    page = await client.get(f"/w/{owner.slug}/campaigns/{cid}/edit/pacing")
+    assert 'data-pacing="number"' in page.text and "Use the number's pacing" in page.text
+    at_numbers_pace = estimate_in(page.text)
+    r = await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/pacing", {"mode": "custom"}, htmx=True)
+    assert r.status_code == 200 and 'data-pacing="own"' in r.text and "As fast as WhatsApp takes them" in r.text
+    assert (await campaigns_store.get(ws.db, cid)).pacing["gap_max_s"] == 0  # it starts from the number's
+    form = {"mode": "custom", "enabled": "on", "gap_min_s": "3600", "gap_max_s": "3600", "pause_every": "0",
+            "pause_min_m": "5", "pause_max_m": "10", "daily_cap": ""}
+    r = await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/pacing", form, htmx=True)
+    assert r.status_code == 200 and "3600.0–3600.0 s" in r.text, r.text
+    gap = estimate_in(r.text) - at_numbers_pace
+    assert dt.timedelta(hours=1, minutes=58) <= gap <= dt.timedelta(hours=2, minutes=2)  # 3 recipients, 2 gaps
+    assert (await pacing.get_settings(ws, account.id)).enabled is False  # the number's pacing is untouched
+    review = await client.get(f"/w/{owner.slug}/campaigns/{cid}/edit/review")
+    assert "at this campaign's own pace" in review.text
+    saved = (await campaigns_store.get(ws.db, cid)).pacing
+    r = await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/pacing", {**form, "gap_min_s": "7200"}, htmx=True)
+    assert r.status_code == 422 and "shortest gap" in r.text
+    r = await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/pacing",
+                        {**form, "window_start": "25:00", "window_end": "10:00"}, htmx=True)
+    assert r.status_code == 422 and "HH:MM" in r.text
+    assert (await campaigns_store.get(ws.db, cid)).pacing == saved
+    r = await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/pacing", {"mode": "number"}, htmx=True)
+    assert r.status_code == 200 and 'data-pacing="number"' in r.text
+    assert (await campaigns_store.get(ws.db, cid)).pacing is None

@@ -137,7 +137,11 @@ async def test_bad_campaign_input_is_a_4xx_with_the_field(admin):
              ({"scheduled_at": "tomorrow"}, 422, "scheduled_at"),
              ({"scheduled_at": "2030-01-01T09:00:00"}, 422, "scheduled_at"),
              ({"text": None}, 422, "text"),
-             ({"pacing": {"gap_s": [1, 2]}}, 422, "pacing"),
+             ({"pacing": {"gap_s": [30, 5]}}, 422, "pacing.gap_s"),
+             ({"pacing": {"window": {"days": [1], "from": "9 am", "to": "17:00"}}}, 422, "pacing.window"),
+             ({"pacing": {"daily_cap": 0}}, 422, "pacing.daily_cap"),
+             ({"pacing": {"speed": "fast"}}, 422, "speed"),
+             ({"pacing": "fast"}, 422, "pacing"),
              ({"name": ""}, 422, "name")]
     for change, status, field in cases:
         r = await admin.post("/campaigns", json={**base, **change})
@@ -152,3 +156,34 @@ async def test_bad_campaign_input_is_a_4xx_with_the_field(admin):
     assert (await admin.get("/campaigns?status=sideways")).status_code == 422
     assert (await admin.get(f"/campaigns/{empty['id']}/recipients?status=lost")).status_code == 422
     assert (await admin.post("/campaigns/99999999999999999999/start")).status_code == 404
+
+
+async def test_a_campaign_gets_its_own_pacing_at_creation_and_shows_it(admin, agent):
+    await shop(admin, n=1, connect=False)
+    await admin.patch("/accounts/1", json={"pacing": {"gap_s": [8, 20], "daily_cap": 600}})
+    base = {"name": "Own pace", "account_id": 1, "text": "Halo", "audience": {"groups": ["Pelanggan"]}}
+    plain = (await admin.post("/campaigns", json=base)).json()
+    assert plain["pacing"] is None
+    unpaced = {"gap_s": [0, 0], "pause_every": 0, "daily_cap": None, "warmup": False, "window": None,
+               "typing": False}
+    r = await admin.post("/campaigns", json={**base, "pacing": unpaced})
+    assert r.status_code == 201, r.text
+    own = r.json()["pacing"]
+    assert own["gap_s"] == [0, 0] and own["daily_cap"] is None and own["window"] is None and own["typing"] is False
+    got = (await agent.get(f"/campaigns/{r.json()['id']}")).json()
+    assert got["pacing"] == own
+    # Keys not given start from the number's pacing.
+    r = await admin.post("/campaigns", json={**base, "pacing": {"window": {"days": [1, 2, 3, 4, 5], "from": "09:00",
+                                                                         "to": "17:00"}}})
+    windowed, own = r.json()["id"], r.json()["pacing"]
+    assert own["gap_s"] == [8, 20] and own["daily_cap"] == 600
+    assert own["window"] == {"days": [1, 2, 3, 4, 5], "from": "09:00", "to": "17:00"}
+    assert (await admin.post("/campaigns", json={**base, "pacing": None})).json()["pacing"] is None
+    # A refused pacing creates nothing.
+    before = len((await agent.get("/campaigns")).json()["data"])
+    r = await admin.post("/campaigns", json={**base, "pacing": {"gap_s": [30, 5]}})
+    assert r.status_code == 422 and "pacing.gap_s" in r.json()["error"]["details"]
+    assert len((await agent.get("/campaigns")).json()["data"]) == before
+    # The number's pacing changing later leaves a campaign's own alone.
+    await admin.patch("/accounts/1", json={"pacing": {"daily_cap": 50}})
+    assert (await agent.get(f"/campaigns/{windowed}")).json()["pacing"]["daily_cap"] == 600

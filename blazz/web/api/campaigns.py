@@ -7,6 +7,7 @@ Agent tokens read campaigns and their results; creating and controlling them nee
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from typing import Annotated, Any
@@ -16,17 +17,20 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from blazz import audit, campaign_stats, campaigns, cloud_templates, contacts
+from blazz import audit, campaign_stats, campaigns, cloud_templates, contacts, pacing
 from blazz.errors import Forbidden, Invalid
+from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as campaigns_store
 from blazz.store.campaigns import Campaign, Counts
 from blazz.web.api.auth import ApiIdentity, ApiWorkspace, requires_api_role
+from blazz.web.api.pacing import PacingIn, as_api_error, pacing_changes, pacing_out
 from blazz.web.api.pagination import Page, check_limit, decode_cursor, paginate
 from blazz.workspaces import Workspace
 
 ADMIN = requires_api_role("admin")
 STATUSES = ("draft", "scheduled", "running", "paused", "completed", "cancelled", "failed")
 RECIPIENT_STATUSES = (*campaigns_store.STATUSES, "replied")
+PACING_FIELDS = {f.name for f in dataclasses.fields(pacing.PacingSettings)}
 
 
 def iso(ts: float | None) -> str | None:
@@ -67,6 +71,7 @@ class NewCampaign(msgspec.Struct, forbid_unknown_fields=True):
     media_id: int | None = None
     scheduled_at: str | None = None  # ISO 8601 UTC; none: it starts when started
     late_limit_s: Annotated[float, msgspec.Meta(ge=0, le=7 * 86400)] | None = None
+    pacing: PacingIn | None = None  # its own pacing (keys not given: the number's); none: the number's
 
 
 class CountsOut(msgspec.Struct):
@@ -97,6 +102,7 @@ class CampaignOut(msgspec.Struct):
     finished_at: str | None
     counts: CountsOut
     created_at: str
+    pacing: dict[str, Any] | None  # its own pacing (a Pacing object); null: it follows its number's
 
 
 class RecipientOut(msgspec.Struct):
@@ -124,11 +130,17 @@ def counts_out(n: Counts) -> CountsOut:
 
 async def campaign_out(ws: Workspace, c: Campaign) -> CampaignOut:
     m = c.message
+    own = None
+    if c.pacing:
+        account = await accounts_store.get(ws.db, c.account_id) if c.account_id is not None else None
+        number = pacing.settings_of(account) if account is not None else pacing.PacingSettings()
+        own = pacing_out(pacing.effective(number, c.pacing))
     return CampaignOut(id=c.id, name=c.name, status=c.status, detail=c.detail, account_id=c.account_id,
                        text=m.get("text") or None, variants=list(m.get("variants") or []),
                        template_id=m.get("template_id"), media_id=m.get("media_id"), audience=c.audience,
                        scheduled_at=iso(c.scheduled_at), started_at=iso(c.started_at), finished_at=iso(c.finished_at),
-                       counts=counts_out(await campaigns_store.counts(ws.db, c.id)), created_at=iso(c.created_at))
+                       counts=counts_out(await campaigns_store.counts(ws.db, c.id)), created_at=iso(c.created_at),
+                       pacing=own)
 
 
 async def _group_ids(ws: Workspace, given: list[int | str]) -> list[int]:
@@ -174,11 +186,17 @@ class CampaignsApi(Controller):
                     "fields": [{"key": f.key, "value": f.value} for f in data.audience.fields],
                     "recent_days": data.audience.recent_days}
         await campaigns.audience_of(ws, campaigns.clean_audience(audience))  # one that selects nobody: 422 now
-        c = await campaigns.create(ws, {
-            "name": data.name, "account_id": data.account_id, "audience": audience,
-            "message": {"text": data.text or "", "variants": data.variants, "template_id": data.template_id,
-                        "media_id": data.media_id},
-            "scheduled_at": parse_time(data.scheduled_at, "scheduled_at"), "late_limit_s": data.late_limit_s})
+        try:
+            c = await campaigns.create(ws, {
+                "name": data.name, "account_id": data.account_id, "audience": audience,
+                "message": {"text": data.text or "", "variants": data.variants, "template_id": data.template_id,
+                            "media_id": data.media_id},
+                "scheduled_at": parse_time(data.scheduled_at, "scheduled_at"), "late_limit_s": data.late_limit_s,
+                "pacing": pacing_changes(data.pacing) if data.pacing is not None else None})
+        except Invalid as exc:
+            if exc.field in PACING_FIELDS:
+                raise as_api_error(exc) from exc
+            raise
         return await campaign_out(ws, c)
 
     @get("/{campaign_id:int}", operation_id="getCampaign", summary="A campaign with its counts per recipient status")
