@@ -71,6 +71,8 @@ def on_http_exception(request: Request, exc: HTTPException) -> Response:
     message = exc.detail if status < 500 else _(_TRY_AGAIN)
     if status == 404 and not _wants_json(request):
         message = _("There is nothing here, or you don't have access to it.")
+    if status == 403 and message == "CSRF token verification failed":  # litestar's words for a stale form
+        message = _("This form is out of date (its page was open too long). Reload the page and try again.")
     code = {400: "bad_request", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 409: "conflict",
             413: "too_large", 429: "rate_limited"}.get(status, "error")
     details = getattr(exc, "extra", None)
