@@ -171,7 +171,7 @@ async def progress(ws: Workspace, campaign_id: int) -> Progress:
     state = ws.sessions.state((ws.id, account.id)).state if account is not None and ws.sessions is not None else None
     lane = ""
     if account is not None and c.status == "running":
-        status = await pacing.status(ws, account.id)
+        status = await pacing.status(ws, account.id, c)  # its own pacing, if it has one
         lane = "" if status.verdict.go else status.verdict.reason
     return Progress(c, counts, account.name if account else None, state, lane)
 
