@@ -22,7 +22,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from blazz import message_webhooks, outbox
+from blazz import cloud_templates, message_webhooks, outbox, templates
 from blazz.errors import Invalid, NotFound
 from blazz.store import accounts as accounts_store
 from blazz.store import inbox_queries as q
@@ -257,6 +257,51 @@ async def reply(ws: Workspace, agent: Agent, conversation_id: int, *, text: str 
     if media_id is not None:
         return await outbox.send_media(ws, media_id=media_id, caption=text, voice=voice, **common)
     return await outbox.send_text(ws, text=text, **common)
+
+
+# -- Meta templates (Cloud API numbers) ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateChoice:
+    """An approved Meta template the composer offers, filled in for the conversation's contact."""
+
+    id: int
+    name: str
+    language: str
+    category: str
+    preview: str  # what the customer would read; {{n}} where a value still has to be typed
+    inputs: list[cloud_templates.Param]  # parameters nothing fills for this contact
+
+
+async def template_choices(ws: Workspace, agent: Agent, conversation_id: int) -> list[TemplateChoice]:
+    """The approved templates of the conversation's number (none unless it is a Cloud API number)."""
+    conv = await conversation(ws, agent, conversation_id)
+    account = await accounts_store.get(ws.db, conv.account_id)
+    if account is None or account.engine != "cloud_api":
+        return []
+    rows = [t for t in await cloud_templates.list_for(ws, conv.account_id)
+            if t.status == "APPROVED" and cloud_templates.header_format(t) in (None, "TEXT")]  # no file to attach
+    if not rows:
+        return []
+    try:
+        values = await templates.contact_values(ws, conv.contact_id)
+    except NotFound:  # a contact in the bin: nothing of theirs to fill in
+        values = {}
+    return [TemplateChoice(t.id, t.name, t.language, t.category, cloud_templates.text_for(t, values, header=True),
+                           cloud_templates.open_params(t, values)) for t in rows]
+
+
+async def send_template(ws: Workspace, agent: Agent, conversation_id: int, template_id: int,
+                        params: Mapping[str, str] | None = None) -> Message:
+    """Queue an approved Meta template into a conversation (the only message its Cloud API number may send once
+    the 24-hour window closed). `params` are texts typed for parameters, by key ("body.2")."""
+    await conversation(ws, agent, conversation_id)
+    given = {key: str(value) for key, value in (params or {}).items()}
+    if any("." not in key for key in given):
+        raise Invalid("params", "Give each value by its parameter, e.g. body.2.")
+    return await outbox.send_template(ws, template_id=template_id, conversation_id=conversation_id, values=given,
+                                      source="agent", author_id=agent.user_id)
 
 
 # -- notes and events -----------------------------------------------------------------------------------------------

@@ -101,8 +101,10 @@ async def thread_context(ic: InboxContext, conv: ConversationRow, *, around: int
     thread = await inbox.thread(ws, agent, conv.id, around=around)
     others = await inbox.contact_conversations(ws, agent, conv.contact_id)
     senders = [ic.accounts[c.account_id] for c in others if c.account_id in ic.accounts]
+    cloud = ic.engine_of(conv) == "cloud_api"
     return {"conv": conv, "thread": thread, "around": around, "senders": senders,
             "window_closed": inbox.window_closed(conv, ic.engine_of(conv)),
+            "templates_offered": await inbox.template_choices(ws, agent, conv.id) if cloud else [],
             "ffmpeg": voice_messages.ffmpeg() is not None}
 
 
@@ -264,6 +266,32 @@ class InboxController(Controller):
         thread = await inbox.lines(ws, ic.agent, conv.id, [line.id])
         headers = {"X-Inbox-Conversation": str(conv.id)}
         return html("inbox/_lines.html", headers=headers, **ic.context(conv=conv, thread=thread, paged=False))
+
+    @get("/{conversation_id:int}/template", **requires("agent"))
+    async def template_fields(self, request: Request, ws: CurrentWorkspace, me: CurrentMember,
+                              conversation_id: FromPath[int]) -> Template:
+        """One approved Meta template filled in for this conversation's contact (the composer's choice changed)."""
+        ic = await _ctx(request, ws, me.role)
+        wanted = _int(request.query_params.get("template_id"))
+        choice = next((c for c in await inbox.template_choices(ws, ic.agent, conversation_id) if c.id == wanted), None)
+        if choice is None:
+            raise NotFound("No such approved template for this conversation's number.")
+        return html("inbox/_template_fields.html", **ic.context(choice=choice))
+
+    @post("/{conversation_id:int}/template", status_code=200, **requires("agent"))
+    async def send_template(self, request: Request, ws: CurrentWorkspace, me: CurrentMember,
+                            conversation_id: FromPath[int]) -> Template:
+        """An approved Meta template into a Cloud API conversation; answers with the new line, queued."""
+        ic = await _ctx(request, ws, me.role)
+        form = await request.form()
+        template_id = _int(form.get("template_id"))
+        if template_id is None:
+            raise Invalid("template_id", "Choose a template to send.")
+        params = {str(k)[len("params."):]: str(v or "") for k, v in form.items() if str(k).startswith("params.")}
+        line = await inbox.send_template(ws, ic.agent, conversation_id, template_id, params)
+        conv = await inbox.conversation(ws, ic.agent, line.conversation_id)
+        thread = await inbox.lines(ws, ic.agent, conv.id, [line.id])
+        return html("inbox/_lines.html", **ic.context(conv=conv, thread=thread, paged=False))
 
     @post("/{conversation_id:int}/voice", status_code=200, request_max_body_size=UPLOAD_LIMIT, **requires("agent"))
     async def voice(self, request: Request, ws: CurrentWorkspace, me: CurrentMember,

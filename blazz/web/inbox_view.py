@@ -10,7 +10,7 @@ import zoneinfo
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from blazz import phones
+from blazz import cloud_templates, phones
 from blazz.store.inbox_queries import ConversationRow
 from blazz.store.media import Media
 from blazz.store.messages import Message
@@ -133,4 +133,5 @@ def quote_text(m: Message) -> str:
 
 HELPERS = {"contact_label": contact_label, "hue": hue, "sender_label": sender_label, "media_kind": media_kind,
            "doc_icon": doc_icon, "file_size": file_size, "quote_text": quote_text, "iso": iso,
-           "tick_labels": TICK_LABELS, "status_badges": STATUS_BADGES, "display_phone": phones.display}
+           "tick_labels": TICK_LABELS, "status_badges": STATUS_BADGES, "display_phone": phones.display,
+           "explain": cloud_templates.explain}  # a failed Meta template's reason, in the reader's language

@@ -479,6 +479,21 @@
     }
     upsertLines(e.detail.xhr.responseText, { scroll: true, force: true });
   });
+  // Meta templates (Cloud API numbers): the Template button shows the choice; a sent one lands like a reply.
+  doc.addEventListener("click", function (e) {
+    var b = e.target instanceof Element && e.target.closest("[data-template-toggle]");
+    var panel = doc.getElementById("composer-template");
+    if (!b || !panel || panel.tagName !== "FORM") return;
+    panel.hidden = !panel.hidden;
+    if (!panel.hidden) panel.querySelector("select").focus();
+  });
+  doc.addEventListener("htmx:afterRequest", function (e) {
+    var panel = e.detail.elt;
+    if (!panel || panel.id !== "composer-template" || !e.detail.successful) return;
+    panel.querySelectorAll("[data-template-param]").forEach(function (input) { input.value = ""; });
+    if (panel.dataset.windowClosed !== "1") panel.hidden = true;
+    upsertLines(e.detail.xhr.responseText, { scroll: true, force: true });
+  });
   doc.addEventListener("htmx:afterSwap", function (e) {
     if (e.detail.target && e.detail.target.id === "thread") {
       initThread();
