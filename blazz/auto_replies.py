@@ -13,6 +13,7 @@ from typing import Any
 
 from blazz import audit, automation, media, outbox, templates
 from blazz.errors import DomainError, Invalid, NotFound
+from blazz.i18n import N_
 from blazz.store import accounts as accounts_store
 from blazz.store import auto_replies as store
 from blazz.store import media as media_store
@@ -29,9 +30,10 @@ MAX_COOLDOWN_S = 30 * 86400
 MAX_PRIORITY = 1_000_000
 
 
-def _int(value: Any, name: str, low: int, high: int, message: str) -> int:
+def _int(value: Any, name: str, low: int, high: int, message: str, **params: Any) -> int:
+    """`message` is an English catalog id (marked with N_) with `%(name)s` placeholders filled from `params`."""
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise Invalid(name, message)
+        raise Invalid(name, message, **params)
     return value
 
 
@@ -43,11 +45,11 @@ async def _clean(ws: Workspace, data: dict[str, Any], current: Rule | None) -> d
     out: dict[str, Any] = {}
     if "name" in data:
         if not isinstance(data["name"], str) or len(data["name"].strip()) > MAX_NAME:
-            raise Invalid("name", f"Give a name of at most {MAX_NAME} characters.")
+            raise Invalid("name", "Give a name of at most %(max)s characters.", max=MAX_NAME)
         out["name"] = " ".join(data["name"].split())
     trigger = data.get("trigger", current.trigger if current else None)
     if trigger not in automation.TRIGGERS:
-        raise Invalid("trigger", f"The trigger is one of {', '.join(automation.TRIGGERS)}.")
+        raise Invalid("trigger", "The trigger is one of %(triggers)s.", triggers=", ".join(automation.TRIGGERS))
     out["trigger"] = trigger
     pattern = data.get("pattern", current.pattern if current else "")
     if pattern is None:
@@ -57,11 +59,12 @@ async def _clean(ws: Workspace, data: dict[str, Any], current: Rule | None) -> d
     pattern = pattern.strip()
     if trigger not in automation.KEYWORD_TRIGGERS and trigger != "regex":
         pattern = ""
+    elif not pattern and trigger == "regex":
+        raise Invalid("pattern", "Write the regular expression this rule answers.")
     elif not pattern or (trigger in automation.KEYWORD_TRIGGERS and not automation.keywords(pattern)):
-        raise Invalid("pattern", "Say which words this rule answers (several: separate them with commas)."
-                      if trigger != "regex" else "Write the regular expression this rule answers.")
+        raise Invalid("pattern", "Say which words this rule answers (several: separate them with commas).")
     elif len(pattern) > MAX_PATTERN:
-        raise Invalid("pattern", f"Keep the pattern under {MAX_PATTERN} characters.")
+        raise Invalid("pattern", "Keep the pattern under %(max)s characters.", max=MAX_PATTERN)
     elif trigger == "regex" and (current is None or pattern != current.pattern or current.trigger != "regex"):
         await asyncio.to_thread(automation.check_speed, automation.compile_pattern(pattern))
     out["pattern"] = pattern
@@ -71,10 +74,12 @@ async def _clean(ws: Workspace, data: dict[str, Any], current: Rule | None) -> d
         out["account_ids"] = await _clean_accounts(ws, data["account_ids"])
     if "cooldown_s" in data:
         out["cooldown_s"] = _int(data["cooldown_s"], "cooldown_s", 0, MAX_COOLDOWN_S,
-                                 f"The cooldown is between 0 and {MAX_COOLDOWN_S} seconds (30 days).")
+                                 N_("The cooldown is between 0 and %(max)s seconds (30 days)."),
+                                 max=str(MAX_COOLDOWN_S))  # the exact number of seconds an API client sends
     if "priority" in data:
         out["priority"] = _int(data["priority"], "priority", 1, MAX_PRIORITY,
-                               f"The priority is a whole number from 1 (checked first) to {MAX_PRIORITY:,}.")
+                               N_("The priority is a whole number from 1 (checked first) to %(max)s."),
+                               max=MAX_PRIORITY)
     if "active" in data:
         if not isinstance(data["active"], bool):
             raise Invalid("active", "Use true or false.")
@@ -93,12 +98,12 @@ async def _clean_reply(ws: Workspace, reply: Any) -> dict[str, Any]:
         raise Invalid("reply.text", "Write the reply as text.")
     text = text.replace("\r\n", "\n").strip()
     if len(text) > MAX_TEXT:
-        raise Invalid("reply.text", f"WhatsApp messages can be at most {MAX_TEXT:,} characters; this one has "
-                                    f"{len(text):,}.")
+        raise Invalid("reply.text", "WhatsApp messages can be at most %(max)s characters; this one has %(count)s.",
+                      max=MAX_TEXT, count=len(text))
     await templates.check_known(ws, [text], field="reply.text")
     media_id = reply.get("media_id")
     if media_id is not None:
-        _int(media_id, "reply.media_id", 1, 2**63 - 1, "Give the id of an uploaded file.")
+        _int(media_id, "reply.media_id", 1, 2**63 - 1, N_("Give the id of an uploaded file."))
         found = await media_store.get(ws.db, media_id)
         if found is None:
             raise Invalid("reply.media_id", "No such file; upload it first.")
@@ -108,7 +113,7 @@ async def _clean_reply(ws: Workspace, reply: Any) -> dict[str, Any]:
             raise Invalid("reply.media_id", exc.message) from None
     template_id = reply.get("template_id")
     if template_id is not None:
-        _int(template_id, "reply.template_id", 1, 2**63 - 1, "Give the id of a message template.")
+        _int(template_id, "reply.template_id", 1, 2**63 - 1, N_("Give the id of a message template."))
         if text or media_id is not None:
             raise Invalid("reply.template_id", "A template is the whole reply: leave out text and media_id.")
         try:
@@ -130,7 +135,7 @@ async def _clean_accounts(ws: Workspace, value: Any) -> tuple[int, ...] | None:
     known = {a.id for a in await accounts_store.all_active(ws.db)}
     missing = [v for v in value if v not in known]
     if missing:
-        raise Invalid("account_ids", f"There is no WhatsApp number {missing[0]} in this workspace.")
+        raise Invalid("account_ids", "There is no WhatsApp number %(id)s in this workspace.", id=str(missing[0]))
     return tuple(sorted(set(value)))
 
 
@@ -157,7 +162,7 @@ async def create(ws: Workspace, actor: audit.Actor, **data: Any) -> Rule:
 
     def write(conn: sqlite3.Connection) -> int:
         if store.count(conn) >= MAX_RULES:
-            raise Invalid("rules", f"A workspace can have at most {MAX_RULES} auto-reply rules.")
+            raise Invalid("rules", "A workspace can have at most %(max)s auto-reply rules.", max=MAX_RULES)
         values.setdefault("priority", store.next_priority(conn))
         return store.insert(conn, values, now)
 

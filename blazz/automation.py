@@ -118,7 +118,7 @@ def compile_pattern(pattern: str) -> Any:
     try:
         return regex.compile(pattern, regex.IGNORECASE)
     except (regex.error, OverflowError, RecursionError, ValueError) as exc:
-        raise Invalid("pattern", f"This regular expression is not valid: {exc}.") from None
+        raise Invalid("pattern", "This regular expression is not valid: %(error)s.", error=str(exc)) from None
 
 
 def compile_rule(rule: Rule) -> Compiled:
@@ -211,7 +211,7 @@ async def _evaluate(rules: Sequence[Compiled], text: str, **kw: Any) -> Evaluati
 async def test(ws: Workspace, text: str, *, account_id: int | None = None, first_message: bool = False) -> Evaluation:
     """Which rule would answer this sample message (nothing is sent, no counter moves)."""
     if not isinstance(text, str) or len(text) > MAX_TEXT:
-        raise Invalid("text", f"Write a sample message of at most {MAX_TEXT:,} characters.")
+        raise Invalid("text", "Write a sample message of at most %(max)s characters.", max=MAX_TEXT)
     if account_id is not None and account_id not in {a.id for a in await accounts_store.all_active(ws.db)}:
         raise Invalid("account_id", "There is no such WhatsApp number in this workspace.")
     rules = await compiled_rules(ws.db)

@@ -17,13 +17,14 @@ import zoneinfo
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from blazz import audit, templates, workspace_settings
+from blazz import audit, i18n, templates, workspace_settings
 from blazz.errors import Invalid
+from blazz.i18n import N_
+from blazz.i18n import gettext as _
 from blazz.store import business_hours as store
 from blazz.workspaces import Workspace
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # index = Python's weekday()
-DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MAX_INTERVALS = 3  # per day: morning, afternoon and evening opening hours are enough for a shop
 MAX_HOLIDAYS = 200
 MAX_TEXT = 4096  # WhatsApp's longest text message
@@ -31,6 +32,9 @@ MAX_PERIOD_S = 90 * 86400
 # Away: once a night is enough for a customer to know we read them tomorrow. Greeting: WhatsApp Business's 14 days.
 DEFAULT_AWAY_PERIOD_S = 12 * 3600
 DEFAULT_GREETING_PERIOD_S = 14 * 86400
+DEFAULT_AWAY_TEXT = N_("Hi {{first_name|there}}, thanks for your message! We are closed right now and will reply as "
+                       "soon as we open.")
+DEFAULT_GREETING_TEXT = N_("Hi {{first_name|there}}, welcome! How can we help you today?")
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
 
@@ -67,10 +71,10 @@ def _office_week() -> dict[str, tuple[Interval, ...]]:
 class BusinessHours:
     week: dict[str, tuple[Interval, ...]] = field(default_factory=_office_week)
     holidays: tuple[Holiday, ...] = ()
-    away: AutoMessage = AutoMessage(False, "Hi {{first_name|there}}, thanks for your message! We are closed right now "
-                                           "and will reply as soon as we open.", DEFAULT_AWAY_PERIOD_S)
-    greeting: AutoMessage = AutoMessage(False, "Hi {{first_name|there}}, welcome! How can we help you today?",
-                                        DEFAULT_GREETING_PERIOD_S)
+    # Until the owner saves them, the messages are suggestions in the language of whoever opens the page.
+    away: AutoMessage = field(default_factory=lambda: AutoMessage(False, _(DEFAULT_AWAY_TEXT), DEFAULT_AWAY_PERIOD_S))
+    greeting: AutoMessage = field(default_factory=lambda: AutoMessage(False, _(DEFAULT_GREETING_TEXT),
+                                                                      DEFAULT_GREETING_PERIOD_S))
 
     def intervals_on(self, day: dt.date) -> tuple[Interval, ...]:
         if any(h.date == day.isoformat() for h in self.holidays):
@@ -115,6 +119,18 @@ def _hhmm(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
+def day_names() -> list[str]:
+    """The weekdays' names in the current language, Monday first (the order of DAYS)."""
+    from babel.dates import get_day_names
+
+    names = get_day_names("wide", locale=i18n.current())
+    return [names[i] for i in range(7)]
+
+
+def day_name(day: str) -> str:
+    return day_names()[DAYS.index(day)]
+
+
 # -- checks -------------------------------------------------------------------------------------------------------
 
 
@@ -131,7 +147,7 @@ def check_week(value: Any) -> dict[str, tuple[Interval, ...]]:
         raise Invalid("week", "Give the opening hours per day: {\"mon\": [{\"from\": \"09:00\", \"to\": \"17:00\"}]}.")
     unknown = [k for k in value if k not in DAYS]
     if unknown:
-        raise Invalid(f"week.{unknown[0]}", f"Days are {', '.join(DAYS)}.")
+        raise Invalid(f"week.{unknown[0]}", "Days are %(days)s.", days=", ".join(DAYS))
     week: dict[str, tuple[Interval, ...]] = {}
     for day in DAYS:
         items = value.get(day) or []
@@ -139,19 +155,19 @@ def check_week(value: Any) -> dict[str, tuple[Interval, ...]]:
         if not isinstance(items, list):
             raise Invalid(where, "Give a list of opening hours (an empty list: closed all day).")
         if len(items) > MAX_INTERVALS:
-            raise Invalid(where, f"Use at most {MAX_INTERVALS} opening hours per day.")
+            raise Invalid(where, "Use at most %(max)s opening hours per day.", max=MAX_INTERVALS)
         intervals = []
         for item in items:
             if not isinstance(item, dict) or set(item) - {"from", "to"}:
                 raise Invalid(where, "Each opening is {\"from\": \"09:00\", \"to\": \"17:00\"}.")
             start, end = _minutes(item.get("from"), where), _minutes(item.get("to"), where)
             if start >= 24 * 60 or end <= start:
-                raise Invalid(where, f"{DAY_NAMES[DAYS.index(day)]}: the closing time must come after the opening "
-                                     "time (for hours past midnight, end at 24:00 and go on the next day).")
+                raise Invalid(where, "%(day)s: the closing time must come after the opening time (for hours past "
+                                     "midnight, end at 24:00 and go on the next day).", day=day_name(day))
             intervals.append(Interval(start, end))
         intervals.sort(key=lambda i: i.start)
         if any(a.end > b.start for a, b in itertools.pairwise(intervals)):
-            raise Invalid(where, f"{DAY_NAMES[DAYS.index(day)]}: the opening hours overlap.")
+            raise Invalid(where, "%(day)s: the opening hours overlap.", day=day_name(day))
         week[day] = tuple(intervals)
     return week
 
@@ -160,7 +176,7 @@ def check_holidays(value: Any) -> tuple[Holiday, ...]:
     if not isinstance(value, list):
         raise Invalid("holidays", "Give a list of holidays: [{\"date\": \"2026-12-25\", \"name\": \"Christmas\"}].")
     if len(value) > MAX_HOLIDAYS:
-        raise Invalid("holidays", f"Keep at most {MAX_HOLIDAYS} holidays; remove past ones first.")
+        raise Invalid("holidays", "Keep at most %(max)s holidays; remove past ones first.", max=MAX_HOLIDAYS)
     found: dict[str, Holiday] = {}
     for item in value:
         if not isinstance(item, dict) or set(item) - {"date", "name"}:
@@ -196,7 +212,7 @@ def check_message(name: str, value: Any, current: AutoMessage) -> AutoMessage:
             raise Invalid(f"{name}.text", "Write the message as text.")
         text = value["text"].replace("\r\n", "\n").strip()
         if len(text) > MAX_TEXT:
-            raise Invalid(f"{name}.text", f"WhatsApp messages can be at most {MAX_TEXT:,} characters.")
+            raise Invalid(f"{name}.text", "WhatsApp messages can be at most %(max)s characters.", max=MAX_TEXT)
     if "period_s" in value:
         period = value["period_s"]
         if isinstance(period, bool) or not isinstance(period, int) or not 60 <= period <= MAX_PERIOD_S:
@@ -239,7 +255,7 @@ async def update(ws: Workspace, actor: audit.Actor, **changes: Any) -> BusinessH
             hours = replace(hours, **{key: check_message(key, value, getattr(hours, key))})
             await templates.check_known(ws, [getattr(hours, key).text], field=f"{key}.text")
         else:
-            raise Invalid(key, f"There is no business hours setting named {key}.")
+            raise Invalid(key, "There is no business hours setting named %(name)s.", name=key)
     now = int(time.time())
     await ws.db.execute_write_fn(lambda conn: store.put(conn, hours.as_dict(), now))
     await audit.record(ws, actor, "business_hours.updated", "business hours", changed=sorted(changes))

@@ -3,9 +3,10 @@ form) and business hours (weekly schedule, holidays, away and greeting messages)
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 import re
 import zoneinfo
+from collections.abc import Callable
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -19,22 +20,25 @@ from markupsafe import Markup, escape
 from blazz import auto_replies, automation, business_hours, templates, workspace_settings
 from blazz import media as media_service
 from blazz.errors import DomainError, Invalid
+from blazz.i18n import N_, ngettext
+from blazz.i18n import gettext as _
 from blazz.store import accounts as accounts_store
 from blazz.store import media as media_store
 from blazz.store.auto_replies import Rule
 from blazz.web.context import CurrentWorkspace, fragment, page, provide_workspace
 from blazz.web.guards import member_guard, requires
+from blazz.web.toasts import toast
 from blazz.web.workspace_pages import actor_of
 from blazz.workspaces import Workspace
 
 UPLOAD_LIMIT = media_service.MAX_UPLOAD + 1024 * 1024  # the largest file WhatsApp takes plus the form around it
-TRIGGERS = [
-    ("contains", "Contains", "Any of the words appears in the message"),
-    ("exact", "Is exactly", "The whole message is one of the words"),
-    ("starts_with", "Starts with", "The message begins with one of the words"),
-    ("regex", "Matches a pattern", "A regular expression (for experts)"),
-    ("any", "Any message", "Every message a customer sends"),
-    ("first_message", "First message", "The very first message of a new contact"),
+TRIGGERS = [  # key, label, hint (English; translated per request by `triggers()`)
+    ("contains", N_("Contains"), N_("Any of the words appears in the message")),
+    ("exact", N_("Is exactly"), N_("The whole message is one of the words")),
+    ("starts_with", N_("Starts with"), N_("The message begins with one of the words")),
+    ("regex", N_("Matches a pattern"), N_("A regular expression (for experts)")),
+    ("any", N_("Any message"), N_("Every message a customer sends")),
+    ("first_message", N_("First message"), N_("The very first message of a new contact")),
 ]
 COOLDOWNS = (0, 60, 300, 900, 3600, 6 * 3600, 86400, 7 * 86400)
 AWAY_PERIODS = (3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 3 * 86400, 7 * 86400)
@@ -44,15 +48,32 @@ FORM_FIELDS = {"reply.text": "reply_text", "reply.media_id": "file", "reply.temp
                "reply": "reply_text", "rules": "form"}
 
 
+# Per unit: its size, the unit alone (as in "once per hour") and the counted form, in the reader's language.
+_UNITS: tuple[tuple[int, Callable[[], str], Callable[[int], str]], ...] = (
+    (7 * 86400, lambda: _("week"), lambda n: ngettext("%(num)s week", "%(num)s weeks", n)),
+    (86400, lambda: _("day"), lambda n: ngettext("%(num)s day", "%(num)s days", n)),
+    (3600, lambda: _("hour"), lambda n: ngettext("%(num)s hour", "%(num)s hours", n)),
+    (60, lambda: _("minute"), lambda n: ngettext("%(num)s minute", "%(num)s minutes", n)),
+    (1, lambda: _("second"), lambda n: ngettext("%(num)s second", "%(num)s seconds", n)),
+)
+
+
 def duration(seconds: int, *, per: bool = False) -> str:
     """"2 weeks", "15 minutes", "1 hour" (with `per`: "hour", as in "once per hour") for a period in seconds."""
-    for size, unit in ((7 * 86400, "week"), (86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+    for size, alone, counted in _UNITS:
         if seconds >= size and seconds % size == 0:
             n = seconds // size
-            if n == 1:
-                return unit if per else f"1 {unit}"
-            return f"{n} {unit}s"
-    return "0 seconds"
+            return alone() if per and n == 1 else counted(n)
+    return ngettext("%(num)s second", "%(num)s seconds", 0)
+
+
+def triggers() -> list[tuple[str, str, str]]:
+    """The trigger choices with their label and hint in the current language."""
+    return [(key, _(label), _(hint)) for key, label, hint in TRIGGERS]
+
+
+def trigger_labels() -> dict[str, str]:
+    return {key: label for key, label, _hint in triggers()}
 
 
 def choices(presets: tuple[int, ...], current: Any) -> list[int]:
@@ -65,10 +86,6 @@ def choices(presets: tuple[int, ...], current: Any) -> list[int]:
 def marked(text: str) -> Markup:
     """The text (escaped) with its {{variables}} highlighted, for showing a reply as written."""
     return Markup(re.sub(r"(\{\{.*?\}\})", r'<span class="ar-var">\1</span>', str(escape(text or "")), flags=re.S))
-
-
-def _toast(message: str, level: str = "success") -> dict[str, str]:
-    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}})}
 
 
 def _int(value: Any) -> int | None:
@@ -96,8 +113,7 @@ class AutomationController(Controller):
     async def _rules_context(self, request: Request, ws: Workspace) -> dict[str, Any]:
         rules = await auto_replies.list_rules(ws)
         names = {t.id: t.name for t in await templates.list_all(ws)}
-        return {**await _shared(request, ws), "rules": rules, "template_names": names, "triggers": dict(
-            (key, label) for key, label, _ in TRIGGERS)}
+        return {**await _shared(request, ws), "rules": rules, "template_names": names, "triggers": trigger_labels()}
 
     @get("/", **requires("agent"))
     async def index(self, request: Request, ws: CurrentWorkspace, saved: FromQuery[int | None] = None) -> Template:
@@ -109,8 +125,12 @@ class AutomationController(Controller):
     async def set_active(self, request: Request, ws: CurrentWorkspace, rule_id: FromPath[int]) -> HTMXTemplate:
         on = (await request.form()).get("active") == "on"
         rule = await auto_replies.update(ws, actor_of(request), rule_id, active=on)
+        if rule.name:
+            headers = toast("“%(name)s” is on.", name=rule.name) if on else toast("“%(name)s” is off.", name=rule.name)
+        else:
+            headers = toast("The rule is on.") if on else toast("The rule is off.")
         return HTMXTemplate(template_name="automation/_rules.html", context=await self._rules_context(request, ws),
-                            headers=_toast(f"{_label(rule)} is {'on' if on else 'off'}."))
+                            headers=headers)
 
     @post("/rules/{rule_id:int}/move", status_code=200, **requires("admin"))
     async def move(self, request: Request, ws: CurrentWorkspace, rule_id: FromPath[int]) -> Template:
@@ -121,8 +141,9 @@ class AutomationController(Controller):
     async def delete(self, request: Request, ws: CurrentWorkspace, rule_id: FromPath[int]) -> HTMXTemplate:
         rule = await auto_replies.get(ws, rule_id)
         await auto_replies.delete(ws, actor_of(request), rule_id)
+        headers = toast("“%(name)s” deleted.", name=rule.name) if rule.name else toast("Rule deleted.")
         return HTMXTemplate(template_name="automation/_rules.html", context=await self._rules_context(request, ws),
-                            headers=_toast(f"{_label(rule)} deleted."))
+                            headers=headers)
 
     @post("/test", status_code=200, **requires("agent"))
     async def test(self, request: Request, ws: CurrentWorkspace) -> Template:
@@ -135,7 +156,7 @@ class AutomationController(Controller):
             return fragment("automation/_test_result.html", 422, error=exc.message, test=None)
         preview = await auto_replies.preview(ws, found.rule) if found.rule else ""
         return fragment("automation/_test_result.html", ws=ws, test=found, preview=preview, text=text, error=None,
-                        triggers=dict((key, label) for key, label, _ in TRIGGERS), duration=duration, marked=marked)
+                        triggers=trigger_labels(), duration=duration, marked=marked)
 
     # -- the rule form --------------------------------------------------------------------------------------------
 
@@ -147,7 +168,7 @@ class AutomationController(Controller):
             media = await media_store.get(ws.db, media_id)
         variables = await templates.known_variables(ws)
         return page(request, "automation/rule.html", status, **await _shared(request, ws), rule=rule, form=form,
-                    errors=errors, triggers=TRIGGERS, media=media, variables=variables,
+                    errors=errors, triggers=triggers(), media=media, variables=variables,
                     template_list=await templates.list_all(ws),
                     cooldowns=choices(COOLDOWNS, form.get("cooldown_s", auto_replies.DEFAULT_COOLDOWN_S)))
 
@@ -208,7 +229,8 @@ class AutomationController(Controller):
         hours = hours or shared["hours"]
         tz = (await workspace_settings.load(ws.db)).timezone
         return {**shared, "hours": hours, "tab": "hours", "days": list(zip(business_hours.DAYS,
-                business_hours.DAY_NAMES, strict=True)), "timezone": tz, "timezones": _timezones(),
+                business_hours.day_names(), strict=True)), "timezone": tz, "timezones": _timezones(),
+                "holiday_dates": {h.date: dt.date.fromisoformat(h.date) for h in hours.holidays},
                 "away_periods": choices(AWAY_PERIODS, hours.away.period_s),
                 "greeting_periods": choices(GREETING_PERIODS, hours.greeting.period_s),
                 "errors": {}, "form": None, "saved": False, **extra}
@@ -238,7 +260,7 @@ class AutomationController(Controller):
             return fragment("automation/_hours_form.html", 422, **ctx)
         ctx = await self._hours_context(request, ws, hours, saved=True, oob=True)
         return HTMXTemplate(template_name="automation/_hours_form.html", context=ctx,
-                            headers=_toast("Business hours saved."))
+                            headers=toast("Business hours saved."))
 
     @post("/hours/holidays", status_code=200, **requires("admin"))
     async def add_holiday(self, request: Request, ws: CurrentWorkspace) -> Template:
@@ -261,10 +283,6 @@ class AutomationController(Controller):
         kept = [{"date": h.date, "name": h.name} for h in hours.holidays if h.date != day]
         hours = await business_hours.update(ws, actor_of(request), holidays=kept)
         return fragment("automation/_holidays.html", **await self._hours_context(request, ws, hours))
-
-
-def _label(rule: Rule) -> str:
-    return f"“{rule.name}”" if rule.name else "The rule"
 
 
 def _rule_form(raw: Any, rule: Rule | None) -> dict[str, Any]:
@@ -302,7 +320,7 @@ def _week(raw: Any) -> dict[str, list[dict[str, str]]]:
     """Opening hours from the form: per day an open switch and up to three from/to pairs (00:00 as the end of the
     day means midnight)."""
     week: dict[str, list[dict[str, str]]] = {}
-    for day, name in zip(business_hours.DAYS, business_hours.DAY_NAMES, strict=True):
+    for day, name in zip(business_hours.DAYS, business_hours.day_names(), strict=True):
         if raw.get(f"{day}_open") != "on":
             week[day] = []
             continue
@@ -312,10 +330,10 @@ def _week(raw: Any) -> dict[str, list[dict[str, str]]]:
             if not start and not end:
                 continue
             if not start or not end:
-                raise Invalid(f"week.{day}", f"{name}: give both an opening and a closing time.")
+                raise Invalid(f"week.{day}", "%(day)s: give both an opening and a closing time.", day=name)
             slots.append({"from": start, "to": "24:00" if end == "00:00" else end})
         if not slots:
-            raise Invalid(f"week.{day}", f"{name}: add opening hours, or switch the day to closed.")
+            raise Invalid(f"week.{day}", "%(day)s: add opening hours, or switch the day to closed.", day=name)
         week[day] = slots
     return week
 
