@@ -5,6 +5,10 @@ headers and contents), `start` takes the confirmed column mapping and runs the i
 the result (counts plus every rejected row with its reason) stays in `contact_imports`. Valid rows land in batches;
 a bad row is reported and never stops the others. Files of any common encoding are read line by line, so a file
 that mixes UTF-8 and Windows-1252 lines (two exports pasted together) still reads right.
+
+Rejected rows keep their reason in the language of the person who started the import (the task runs in that
+request's locale), in the page and in the rejected-rows CSV alike; the CSV's column names stay the same keys as an
+export's, so a fixed file imports again in any language.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from typing import Any
 
 from blazz import contacts, phones, workspace_settings
 from blazz.errors import Invalid, NotFound
+from blazz.i18n import N_
+from blazz.i18n import gettext as _
 from blazz.store import contacts as store
 from blazz.store import custom_fields as fields_store
 from blazz.store.contacts import ImportJob, ImportRow
@@ -39,8 +45,9 @@ PUBLISH_EVERY_S = 0.2  # progress events at most five times a second
 CELL_LIMIT = 5000
 EVENT = "contact_import"
 TARGETS = ("phone", "name", "first_name", "last_name", "email", "groups", "notes")
-TARGET_LABELS = {"phone": "Phone", "name": "Full name", "first_name": "First name", "last_name": "Last name",
-                 "email": "Email", "groups": "Groups", "notes": "Notes"}
+# English labels; pages show them through `_()`.
+TARGET_LABELS = {"phone": N_("Phone"), "name": N_("Full name"), "first_name": N_("First name"),
+                 "last_name": N_("Last name"), "email": N_("Email"), "groups": N_("Groups"), "notes": N_("Notes")}
 # Header words people use for each column, in English and Indonesian; compared after `_norm`.
 ALIASES = {
     "phone": ("phone", "phone number", "mobile", "mobile phone", "mobile number", "cell", "cellphone", "tel",
@@ -200,7 +207,8 @@ def read_rows(path: Path, kind: str) -> Iterator[tuple[int, list[str]]]:
         for number, cells in enumerate(rows, start=1):
             yield number, cells
     except csv.Error as exc:
-        raise Invalid("file", f"The file could not be read past row {number}: {exc}.") from exc
+        raise Invalid("file", "The file could not be read past row %(row)s: %(error)s.", row=str(number),
+                      error=str(exc)) from exc
 
 
 # -- inspecting an upload -----------------------------------------------------------------------------------------
@@ -251,7 +259,7 @@ def inspect_file(path: Path, kind: str, specs: Sequence[CustomField]) -> Inspect
         raise Invalid("file", "The file has no rows.")
     head = [c.strip() for c in first[1]]
     sample, total = [], 0
-    for _, cells in records:
+    for _number, cells in records:
         total += 1
         if len(sample) < PREVIEW_ROWS:
             sample.append([c.strip() for c in cells])
@@ -264,10 +272,10 @@ def inspect_file(path: Path, kind: str, specs: Sequence[CustomField]) -> Inspect
     if not has_header:
         sample = ([head, *sample])[:PREVIEW_ROWS]
         total += 1
-        headers = [f"Column {i + 1}" for i in range(width)]
+        headers = [_column(i) for i in range(width)]
         mapping = guess_mapping(headers, sample, specs)
     else:
-        headers = [h or f"Column {i + 1}" for i, h in enumerate(head)]
+        headers = [h or _column(i) for i, h in enumerate(head)]
     national = False
     if "phone" in mapping:
         col = mapping.index("phone")
@@ -275,12 +283,17 @@ def inspect_file(path: Path, kind: str, specs: Sequence[CustomField]) -> Inspect
     return Inspection(kind, delimiter, has_header, headers, sample, mapping, total, national)
 
 
+def _column(index: int) -> str:
+    return _("Column %(n)s", n=str(index + 1))
+
+
 async def upload(ws: Workspace, filename: str, data: bytes, user_id: int | None) -> tuple[ImportJob, Inspection]:
     """Keep an uploaded file for the mapping step and read its first rows; bad files are refused here, unchanged."""
     if not data:
         raise Invalid("file", "Choose a CSV or Excel file to upload.")
     if len(data) > MAX_FILE_BYTES:
-        raise Invalid("file", f"The file is over {MAX_FILE_BYTES // 1024 // 1024} MB; split it and import the parts.")
+        raise Invalid("file", "The file is over %(mb)s MB; split it and import the parts.",
+                      mb=MAX_FILE_BYTES // 1024 // 1024)
     kind = sniff(data[:65536])
     folder = ws.folder / "imports"
     folder.mkdir(parents=True, exist_ok=True)
@@ -363,9 +376,10 @@ def check_plan(mapping: Sequence[str], specs: Sequence[CustomField], width: int)
         if target.startswith("field:") and target[6:] not in keys:
             raise Invalid("mapping", "One column is mapped to a custom field that no longer exists.")
         if target and target not in TARGETS and not target.startswith("field:") and target != "new_field":
-            raise Invalid("mapping", f"Unknown column type {target}.")
+            raise Invalid("mapping", "Unknown column type %(target)s.", target=target)
         if target and target != "new_field" and target in clean:
-            raise Invalid("mapping", f"Only one column can be {TARGET_LABELS.get(target, target)}.")
+            label = _(TARGET_LABELS[target]) if target in TARGET_LABELS else target
+            raise Invalid("mapping", "Only one column can be %(target)s.", target=label)
         clean.append(target)
     if "phone" not in clean:
         raise Invalid("mapping", "Choose which column holds the phone number.")
@@ -389,7 +403,7 @@ async def start(ws: Workspace, job_id: int, mapping: Sequence[str], *, policy: s
     plan_mapping = list(check_plan(mapping, specs, len(job.options["headers"])))
     for col, target in enumerate(plan_mapping):
         if target == "new_field":
-            spec = await contacts.create_field(ws, job.options["headers"][col] or f"Column {col + 1}", "text")
+            spec = await contacts.create_field(ws, job.options["headers"][col] or _column(col), "text")
             plan_mapping[col] = f"field:{spec.key}"
     if new_group.strip():
         group_id = (await contacts.create_group(ws, new_group)).id
@@ -474,7 +488,7 @@ async def _run(ws: Workspace, job: ImportJob, plan: Plan, progress: Progress) ->
                  time.perf_counter() - started, progress.created, progress.updated, progress.skipped,
                  progress.rejected, extra={"workspace": ws.slug})
     except Exception as exc:
-        message = exc.message if isinstance(exc, Invalid) else "The import stopped because of an internal error."
+        message = exc.message if isinstance(exc, Invalid) else _("The import stopped because of an internal error.")
         if not isinstance(exc, Invalid):
             log.exception("import %d failed", job.id, extra={"workspace": ws.slug})
         await ws.db.execute_write_fn(lambda conn: store.finish_import(conn, job.id, "failed", message,
@@ -510,7 +524,8 @@ def _prepare(rows: Iterator[tuple[int, list[str]]], plan: Plan, specs: dict[str,
         else:
             first = seen.get(row.phone)
             if first is not None:
-                bad.append((number, f"Same phone as row {first}; only the first one is imported.", cells))
+                bad.append((number, _("Same phone as row %(row)s; only the first one is imported.", row=str(first)),
+                            cells))
             else:
                 seen[row.phone] = number
                 good.append(row)
@@ -529,7 +544,8 @@ def _row(number: int, cells: list[str], plan: Plan, specs: dict[str, CustomField
             continue
         raw = cells[col].strip()
         if len(raw) > CELL_LIMIT:
-            raise Invalid(target, f"A cell in column {col + 1} is over {CELL_LIMIT} characters.")
+            raise Invalid(target, "A cell in column %(column)s is over %(max)s characters.", column=str(col + 1),
+                          max=CELL_LIMIT)
         if target == "phone":
             phone = raw
         elif target == "email":
@@ -568,7 +584,8 @@ async def get_job(ws: Workspace, job_id: int) -> ImportJob:
                        rejected=p.rejected)
     if job.status == "running":
         # Blazz stopped while it ran: what was written stays, the rest of the file did not go in.
-        return replace(job, status="failed", error="Interrupted when Blazz stopped; rows before that were imported.")
+        return replace(job, status="failed",
+                       error=_("Interrupted when Blazz stopped; rows before that were imported."))
     return job
 
 

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from blazz import phones, webhooks, workspace_settings
 from blazz.errors import Conflict, Invalid, NotFound
+from blazz.i18n import N_
+from blazz.i18n import gettext as _
 from blazz.store import contacts as store
 from blazz.store import custom_fields as fields_store
 from blazz.store import groups as groups_store
@@ -50,6 +52,11 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 _KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10))
+# Opt-out reasons Blazz writes itself are stored in English (the API and webhooks give them as stored);
+# `opt_out_reason` shows them in the reader's language.
+BY_HAND = N_("Marked by hand")
+THROUGH_API = N_("Set through the API")
+_REPLIED = "Replied "
 
 
 def now() -> int:
@@ -65,7 +72,7 @@ def clean_text(value: Any, field_name: str, multiline: bool = False) -> str:
     text = text.strip() if multiline else " ".join(text.split())
     limit = LIMITS.get(field_name, 1000)
     if len(text) > limit:
-        raise Invalid(field_name, f"Use at most {limit} characters.")
+        raise Invalid(field_name, "Use at most %(max)s characters.", max=limit)
     return text
 
 
@@ -77,7 +84,7 @@ def clean_email(value: Any) -> str:
 
 
 def split_name(name: str) -> tuple[str, str]:
-    first, _, last = name.partition(" ")
+    first, _sep, last = name.partition(" ")
     return first, last.strip()
 
 
@@ -95,19 +102,19 @@ def field_value(spec: CustomField, raw: Any) -> Any:
             return True
         if word in ("0", "false", "no", "n", "off", "tidak", "-"):
             return False
-        raise Invalid(key, f"{spec.label}: use yes or no.")
+        raise Invalid(key, "%(label)s: use yes or no.", label=spec.label)
     if kind == "number":
         if isinstance(text, bool):
-            raise Invalid(key, f"{spec.label}: enter a number.")
+            raise Invalid(key, "%(label)s: enter a number.", label=spec.label)
         if isinstance(text, int | float):
             number = float(text)
         else:
             cleaned = str(text).replace(" ", "").replace("\u00a0", "")
             if not re.fullmatch(r"-?\d+([.,]\d+)?", cleaned):
-                raise Invalid(key, f"{spec.label}: enter a number like 1500 or 2.5.")
+                raise Invalid(key, "%(label)s: enter a number like 1500 or 2.5.", label=spec.label)
             number = float(cleaned.replace(",", "."))
         if number != number or abs(number) > 1e15:
-            raise Invalid(key, f"{spec.label}: enter a number like 1500 or 2.5.")
+            raise Invalid(key, "%(label)s: enter a number like 1500 or 2.5.", label=spec.label)
         return int(number) if number.is_integer() else number
     if kind == "date":
         return _date(spec, text)
@@ -116,16 +123,16 @@ def field_value(spec: CustomField, raw: Any) -> Any:
         for option in spec.options:
             if option.casefold() == text.casefold():
                 return option
-        raise Invalid(key, f"{spec.label}: choose one of {', '.join(spec.options)}.")
+        raise Invalid(key, "%(label)s: choose one of %(choices)s.", label=spec.label, choices=", ".join(spec.options))
     if kind == "email":
         if not _EMAIL.match(text):
-            raise Invalid(key, f"{spec.label}: that is not an email address.")
+            raise Invalid(key, "%(label)s: that is not an email address.", label=spec.label)
         return text.lower()
     if kind == "url":
         url = text if "://" in text else f"https://{text}"
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or "." not in parts.netloc or " " in url:
-            raise Invalid(key, f"{spec.label}: enter a web address like https://shop.example.")
+            raise Invalid(key, "%(label)s: enter a web address like https://shop.example.", label=spec.label)
         return url
     return text
 
@@ -141,7 +148,7 @@ def _date(spec: CustomField, value: Any) -> str:
             return dt.datetime.strptime(text, pattern).date().isoformat()
         except ValueError:
             continue
-    raise Invalid(spec.key, f"{spec.label}: use a date like 2026-03-31 or 31/03/2026.")
+    raise Invalid(spec.key, "%(label)s: use a date like 2026-03-31 or 31/03/2026.", label=spec.label)
 
 
 def clean_fields(specs: Sequence[CustomField], raw: dict[str, Any]) -> dict[str, Any]:
@@ -151,7 +158,7 @@ def clean_fields(specs: Sequence[CustomField], raw: dict[str, Any]) -> dict[str,
     for key, value in raw.items():
         spec = by_key.get(key)
         if spec is None:
-            raise Invalid(key, f"There is no custom field {key}; create it first.")
+            raise Invalid(key, "There is no custom field %(key)s; create it first.", key=key)
         out[key] = field_value(spec, value)
     return out
 
@@ -167,7 +174,7 @@ def merged_fields(current: dict[str, Any], changes: dict[str, Any]) -> dict[str,
 
 
 def display_name(contact: Contact) -> str:
-    return contact.name or phones.display(contact.phone) or contact.lid or f"Contact {contact.id}"
+    return contact.name or phones.display(contact.phone) or contact.lid or _("Contact %(id)s", id=str(contact.id))
 
 
 def template_variables(contact: Contact, specs: Sequence[CustomField]) -> dict[str, str]:
@@ -355,7 +362,7 @@ async def create(ws: Workspace, data: dict[str, Any]) -> tuple[Contact, bool]:
         t = now()
         existing = store.by_phone_sync(conn, values["phone"])
         if existing is not None and existing.deleted_at is None:
-            raise Conflict(f"{display_name(existing)} already has this number.",
+            raise Conflict("%(name)s already has this number.", name=display_name(existing),
                            details={"phone": "taken", "contact_id": existing.id})
         if existing is not None:
             kept = {k: v for k, v in values.items() if v not in ("", None, {})}
@@ -404,9 +411,9 @@ async def update(ws: Workspace, contact_id: int, data: dict[str, Any]) -> Contac
         if "phone" in values and values["phone"] != current.phone:
             other = store.by_phone_sync(conn, values["phone"])
             if other is not None:
-                where = " (in the bin: restore or erase it first)" if other.deleted_at else ""
-                raise Conflict(f"{display_name(other)} already has this number{where}.",
-                               details={"phone": "taken", "contact_id": other.id})
+                message = (N_("%(name)s already has this number (in the bin: restore or erase it first).")
+                           if other.deleted_at else N_("%(name)s already has this number."))
+                raise Conflict(message, name=display_name(other), details={"phone": "taken", "contact_id": other.id})
         store.update(conn, contact_id, values, now())
         if groups is not None:
             store.set_groups(conn, contact_id, _group_ids_sync(conn, groups))
@@ -429,12 +436,22 @@ async def set_opted_out(ws: Workspace, contact_id: int, opted_out: bool, reason:
     contact = await get(ws, contact_id)
     if opted_out and contact.opted_out_at:
         return contact
-    reason = clean_text(reason, "reason") or "Marked by hand"
+    reason = clean_text(reason, "reason") or BY_HAND
     at, why = (now(), reason) if opted_out else (None, None)
     await ws.db.execute_write_fn(lambda conn: store.set_opt_out(conn, contact_id, at, why, now()))
     contact = await get(ws, contact_id)
     await webhooks.contact_event(ws, "contact.updated", contact, changed=["opted_out"])
     return contact
+
+
+def opt_out_reason(contact: Contact) -> str:
+    """Why the contact opted out, in the reader's language when the reason is one Blazz wrote."""
+    reason = contact.opted_out_reason or ""
+    if reason in (BY_HAND, THROUGH_API):
+        return _(reason)
+    if reason.startswith(_REPLIED):
+        return _("Replied %(text)s", text=reason.removeprefix(_REPLIED))
+    return reason
 
 
 def is_opt_out_text(text: str | None, words: Sequence[str]) -> bool:
@@ -451,7 +468,7 @@ async def opt_out_from_message(ws: Workspace, contact_id: int, text: str | None)
     contact = await store.get(ws.db, contact_id)
     if contact is None or contact.opted_out_at:
         return False
-    reason = f"Replied {' '.join((text or '').split())[:40]}"
+    reason = _REPLIED + " ".join((text or "").split())[:40]
     await ws.db.execute_write_fn(lambda conn: store.set_opt_out(conn, contact_id, now(), reason, now()))
     await webhooks.contact_event(ws, "contact.updated", await get(ws, contact_id), changed=["opted_out"])
     return True
@@ -600,7 +617,7 @@ async def create_group(ws: Workspace, name: str, color: str | None = None) -> Gr
 
     def write(conn: sqlite3.Connection) -> int:
         if groups_store.by_name(conn, name):
-            raise Conflict(f"There is already a group called {name}.", details={"name": "taken"})
+            raise Conflict("There is already a group called %(name)s.", name=name, details={"name": "taken"})
         count = conn.execute("SELECT count(*) FROM groups").fetchone()[0]
         return groups_store.insert(conn, name, clean_color(color) if color else GROUP_COLORS[count % 10], now())
 
@@ -613,7 +630,7 @@ async def update_group(ws: Workspace, group_id: int, name: str, color: str) -> G
     def write(conn: sqlite3.Connection) -> None:
         other = groups_store.by_name(conn, name)
         if other and other.id != group_id:
-            raise Conflict(f"There is already a group called {name}.", details={"name": "taken"})
+            raise Conflict("There is already a group called %(name)s.", name=name, details={"name": "taken"})
         if not groups_store.update(conn, group_id, name, color):
             raise NotFound("That group does not exist.")
 
@@ -687,17 +704,17 @@ async def create_field(ws: Workspace, label: str, type_: str, options: Any = Non
     if not label or len(label) > 60:
         raise Invalid("label", "Give the field a name of up to 60 characters.")
     if type_ not in fields_store.TYPES:
-        raise Invalid("type", f"Choose a type: {', '.join(fields_store.TYPES)}.")
+        raise Invalid("type", "Choose a type: %(types)s.", types=", ".join(fields_store.TYPES))
     key = (key or "").strip().lower() or field_key_from(label)
     if not _KEY.match(key):
         raise Invalid("key", "Keys start with a letter and use a-z, 0-9 and _ (up to 40).")
     if key in RESERVED_KEYS:
-        raise Invalid("key", f"{key} is a built-in detail of every contact; choose another key.")
+        raise Invalid("key", "%(key)s is a built-in detail of every contact; choose another key.", key=key)
     opts = _options(type_, options)
 
     def write(conn: sqlite3.Connection) -> int:
         if fields_store.key_taken(conn, key):
-            raise Conflict(f"There is already a field with the key {key}.", details={"key": "taken"})
+            raise Conflict("There is already a field with the key %(key)s.", key=key, details={"key": "taken"})
         return fields_store.insert(conn, key, label, type_, opts, now())
 
     field_id = await ws.db.execute_write_fn(write)

@@ -7,11 +7,13 @@ it. Letters are refused outright, because phonenumbers would read them as keypad
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, ValidationResult
 
+from blazz import i18n
 from blazz.errors import Invalid
 
 # What may appear in a typed phone number besides digits: separators people use, and "+" for the country code.
@@ -28,14 +30,33 @@ def _digits(text: str) -> str:
     return "".join(str(int(ch)) for ch in text if ch.isdigit())
 
 
-@lru_cache(maxsize=512)
 def country_name(region: str | None) -> str:
-    """English name of a region code ("ID" → "Indonesia"), or the code itself when unknown."""
-    if not region:
-        return ""
-    from phonenumbers import geocoder  # loaded on first use: its name tables are large
+    """The name of a region code in the current language ("DE" → "Germany" / "Jerman"), or the code when unknown."""
+    return _country_name(region, i18n.current()) if region else ""
 
-    return geocoder._region_display_name(region, "en") or region
+
+@lru_cache(maxsize=1024)
+def _country_name(region: str, locale: str) -> str:
+    name = ""
+    if locale == i18n.DEFAULT:
+        from phonenumbers import geocoder  # loaded on first use: its name tables are large
+
+        name = geocoder._region_display_name(region, "en")
+    if not name:
+        from babel import Locale  # CLDR names: phonenumbers' own tables lack most languages (and a few regions)
+
+        name = Locale.parse(locale).territories.get(region, "")
+    return name or region
+
+
+class _Country:
+    """A region as an error message parameter: named in the language the message is read in, not raised in."""
+
+    def __init__(self, region: str) -> None:
+        self.region = region
+
+    def __str__(self) -> str:
+        return country_name(self.region)
 
 
 def check_region(region: str | None) -> str | None:
@@ -49,10 +70,21 @@ def check_region(region: str | None) -> str | None:
 
 
 def regions() -> list[tuple[str, str, int]]:
-    """Every region phonenumbers supports as (code, country name, calling code), sorted by name."""
-    rows = [(code, country_name(code), phonenumbers.country_code_for_region(code))
+    """Every region phonenumbers supports as (code, country name, calling code), sorted by name in the current
+    language."""
+    return list(_regions(i18n.current()))
+
+
+@lru_cache(maxsize=4)
+def _regions(locale: str) -> list[tuple[str, str, int]]:
+    rows = [(code, _country_name(code, locale), phonenumbers.country_code_for_region(code))
             for code in phonenumbers.SUPPORTED_REGIONS]
-    return sorted(rows, key=lambda r: r[1])
+    return sorted(rows, key=lambda r: (_sort_key(r[1]), r[1]))
+
+
+def _sort_key(name: str) -> str:
+    """Åland sorts with the A's, in every language."""
+    return unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold()
 
 
 def normalise(raw: str | None, region: str | None = None) -> str:
@@ -94,7 +126,7 @@ def normalise(raw: str | None, region: str | None = None) -> str:
     if number is None:
         raise Invalid("phone", "That is not a phone number.")
     if not _valid(number):
-        raise Invalid("phone", _why_invalid(number))
+        raise _why_invalid(number)
     return _e164(number)
 
 
@@ -122,17 +154,23 @@ def _e164(number: phonenumbers.PhoneNumber) -> str:
     return f"+{number.country_code}{number.national_number}"
 
 
-def _why_invalid(number: phonenumbers.PhoneNumber) -> str:
+def _why_invalid(number: phonenumbers.PhoneNumber) -> Invalid:
     region = phonenumbers.region_code_for_number(number)
-    where = f" for {country_name(region)}" if region and region != "001" else ""
+    known = bool(region) and region != "001"  # 001: non-geographic numbers (satellite phones...)
     reason = phonenumbers.is_possible_number_with_reason(number)
-    if reason == ValidationResult.TOO_SHORT:
-        return f"That number is too short{where}."
-    if reason in (ValidationResult.TOO_LONG, ValidationResult.INVALID_LENGTH):
-        return f"That number has the wrong length{where}."
     if reason == ValidationResult.INVALID_COUNTRY_CODE:
-        return "That country code does not exist."
-    return f"That is not a valid number{where}."
+        return Invalid("phone", "That country code does not exist.")
+    if reason == ValidationResult.TOO_SHORT:
+        if known:
+            return Invalid("phone", "That number is too short for %(country)s.", country=_Country(region))
+        return Invalid("phone", "That number is too short.")
+    if reason in (ValidationResult.TOO_LONG, ValidationResult.INVALID_LENGTH):
+        if known:
+            return Invalid("phone", "That number has the wrong length for %(country)s.", country=_Country(region))
+        return Invalid("phone", "That number has the wrong length.")
+    if known:
+        return Invalid("phone", "That is not a valid number for %(country)s.", country=_Country(region))
+    return Invalid("phone", "That is not a valid number.")
 
 
 def is_e164(phone: str | None) -> bool:

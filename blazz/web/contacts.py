@@ -9,7 +9,6 @@ an admin: the customer list is the business's most valuable data.
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,21 +21,23 @@ from litestar.response import Redirect, Response, Stream, Template
 
 from blazz import contact_import, contacts, phones, workspace_settings
 from blazz.errors import Conflict, Forbidden, Invalid
+from blazz.i18n import N_, ngettext
 from blazz.store.custom_fields import TYPES as FIELD_TYPES
 from blazz.web.context import CurrentMember, CurrentWorkspace, page, provide_membership, provide_workspace
 from blazz.web.guards import member_guard, requires
+from blazz.web.toasts import toast
 from blazz.workspaces import Workspace, has_role
 
 UPLOAD_LIMIT = contact_import.MAX_FILE_BYTES + 1024 * 1024  # the file plus the form around it
 FILTER_KEYS = ("q", "group", "field", "value", "status", "sort", "view")
+# How each custom field type is named on the page (English; templates show them through `_()`). "Numeric", not
+# "Number": other pages say "Number" for a WhatsApp number, and a catalog holds one translation per English text.
+FIELD_TYPE_LABELS = {"text": N_("Text"), "number": N_("Numeric"), "date": N_("Date"), "select": N_("Choice"),
+                     "checkbox": N_("Yes / no"), "email": N_("Email"), "url": N_("Web address")}
 
 
 def html(template: str, status_code: int = 200, headers: dict | None = None, **context: Any) -> Template:
     return Template(template_name=template, context=context, status_code=status_code, headers=headers)
-
-
-def toast(message: str, level: str = "success", **events: Any) -> dict[str, str]:
-    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}, **events})}
 
 
 def _int(value: Any) -> int | None:
@@ -113,24 +114,30 @@ class ContactsController(Controller):
         if not chosen:
             raise Invalid("ids", "Tick at least one contact first.")
         group_id = _int(form.get("group_id"))
+        changed = {"contacts:changed": True}
         if action == "add_group":
             if group_id is None:
                 raise Invalid("group_id", "Choose a group.")
             await contacts.add_to_group(ws, chosen, group_id)
-            message = f"Added {len(chosen):,} to {(await contacts.get_group(ws, group_id)).name}."
+            group = (await contacts.get_group(ws, group_id)).name
+            headers = toast("Added %(count)s to %(group)s.", count=len(chosen), group=group, events=changed)
         elif action == "remove_group":
             if group_id is None:
                 raise Invalid("group_id", "Choose a group.")
             await contacts.remove_from_group(ws, chosen, group_id)
-            message = f"Removed {len(chosen):,} from {(await contacts.get_group(ws, group_id)).name}."
+            group = (await contacts.get_group(ws, group_id)).name
+            headers = toast("Removed %(count)s from %(group)s.", count=len(chosen), group=group, events=changed)
         elif action == "delete":
             done = await contacts.delete(ws, chosen)
-            message = f"Moved {done:,} to the bin. They can be restored for {contacts.RESTORE_DAYS} days."
+            headers = toast("Moved %(count)s to the bin. They can be restored for %(days)s days.", count=done,
+                            days=contacts.RESTORE_DAYS, events=changed)
         elif action == "restore":
-            message = f"Restored {await contacts.restore(ws, chosen):,} contacts."
+            done = await contacts.restore(ws, chosen)
+            # Already in the reader's language: toast() finds no catalog entry for it and shows it as it is.
+            headers = toast(ngettext("Restored %(num)s contact.", "Restored %(num)s contacts.", done), events=changed)
         else:
             raise Invalid("action", "Choose what to do with the selected contacts.")
-        return Response(b"", status_code=204, headers=toast(message, **{"contacts:changed": True}))
+        return Response(b"", status_code=204, headers=headers)
 
     @post("/export", status_code=200, **requires("admin"))
     async def export_selected(self, request: Request, ws: CurrentWorkspace) -> Stream:
@@ -183,7 +190,8 @@ class ContactsController(Controller):
         mine = await contacts.group_ids_of(ws, contact.id)
         return {"ws": ws, "c": contact, "groups": groups, "member_of": [g for g in groups if g.id in mine],
                 "specs": await contacts.fields(ws), "phones": phones, "display_name": contacts.display_name,
-                "restore_days": contacts.RESTORE_DAYS, "errors": {}, "form": {}}
+                "opt_out_reason": contacts.opt_out_reason, "restore_days": contacts.RESTORE_DAYS, "errors": {},
+                "form": {}}
 
     @get("/{contact_id:int}", **requires("agent"))
     async def show(self, request: Request, ws: CurrentWorkspace, contact_id: FromPath[int]) -> Template:
@@ -222,7 +230,7 @@ class ContactsController(Controller):
             return html(f"contacts/_{section}.html", 422, **{**ctx, "errors": {field: exc.message},
                                                             "form": dict(form)}, editing=True)
         ctx = await self._contact_context(ws, contact_id)
-        headers = toast("Saved.", **({"contact:renamed": True} if section == "details" else {}))
+        headers = toast("Saved.", events={"contact:renamed": True} if section == "details" else None)
         return html(f"contacts/_{section}.html", headers=headers, **ctx, editing=False)
 
     @post("/{contact_id:int}/favourite", status_code=200, **requires("agent"))
@@ -237,8 +245,8 @@ class ContactsController(Controller):
         on = form.get("opted_out") == "1"
         await contacts.set_opted_out(ws, contact_id, on, form.get("reason", ""))
         ctx = await self._contact_context(ws, contact_id)
-        message = "Opted out: campaigns will skip this contact." if on else "Opted back in."
-        return html("contacts/_optout.html", headers=toast(message), **ctx)
+        headers = toast("Opted out: campaigns will skip this contact.") if on else toast("Opted back in.")
+        return html("contacts/_optout.html", headers=headers, **ctx)
 
     @post("/{contact_id:int}/groups/add", status_code=200, **requires("agent"))
     async def join_group(self, request: Request, ws: CurrentWorkspace, me: CurrentMember,
@@ -320,7 +328,8 @@ class ContactSetupController(Controller):
 
     async def _setup_context(self, ws: Workspace, **extra: Any) -> dict[str, Any]:
         return {"ws": ws, "groups": await contacts.groups(ws, with_counts=True), "specs": await contacts.fields(ws),
-                "colors": contacts.GROUP_COLORS, "field_types": FIELD_TYPES, "errors": {}, "form": {}, **extra}
+                "colors": contacts.GROUP_COLORS, "field_types": FIELD_TYPES, "type_labels": FIELD_TYPE_LABELS,
+                "errors": {}, "form": {}, **extra}
 
     @get("/setup", **requires("admin"))
     async def setup(self, request: Request, ws: CurrentWorkspace) -> Template:
@@ -334,7 +343,7 @@ class ContactSetupController(Controller):
         except (Invalid, Conflict) as exc:
             return html("contacts/_setup_groups.html", 422,
                         **await self._setup_context(ws, errors={"group": exc.message}, form=form))
-        return html("contacts/_setup_groups.html", headers=toast(f"Group {group.name} created."),
+        return html("contacts/_setup_groups.html", headers=toast("Group %(name)s created.", name=group.name),
                     **await self._setup_context(ws))
 
     @post("/groups/{group_id:int}", status_code=200, **requires("admin"))
@@ -362,7 +371,7 @@ class ContactSetupController(Controller):
         except (Invalid, Conflict) as exc:
             return html("contacts/_setup_fields.html", 422,
                         **await self._setup_context(ws, errors={"field": exc.message}, form=form))
-        return html("contacts/_setup_fields.html", headers=toast(f"Field {spec.label} added."),
+        return html("contacts/_setup_fields.html", headers=toast("Field %(name)s added.", name=spec.label),
                     **await self._setup_context(ws))
 
     @post("/fields/{field_id:int}", status_code=200, **requires("admin"))

@@ -140,7 +140,7 @@ async def _filters(ws: Workspace, q: str | None, group: str | None, opted_out: b
         found = next((g for g in await contacts.groups(ws)
                       if str(g.id) == wanted or g.name.casefold() == wanted.casefold()), None)
         if found is None:
-            raise Invalid("group", f"There is no group {wanted}.")
+            raise Invalid("group", "There is no group %(name)s.", name=wanted)
         group_id = found.id
     return contacts.Filters(q=q or "", group_id=group_id, opted_out=opted_out)
 
@@ -199,7 +199,7 @@ class ContactsApi(Controller):
         if given:
             await contacts.update(ws, contact_id, given)
         if opted_out is not None:
-            await contacts.set_opted_out(ws, contact_id, opted_out, reason or "Set through the API")
+            await contacts.set_opted_out(ws, contact_id, opted_out, reason or contacts.THROUGH_API)
         return await _one(ws, contact_id)
 
     @delete("/{contact_id:int}", operation_id="deleteContact", summary="Move a contact to the bin (30 days)",
