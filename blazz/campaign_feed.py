@@ -20,13 +20,15 @@ import time
 import weakref
 from dataclasses import dataclass
 
-from blazz import audit, outbox, pacing, templates, webhooks
+from blazz import audit, cloud_templates, outbox, pacing, templates, webhooks
+from blazz.errors import Invalid
 from blazz.outbox import CampaignItem
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as store
 from blazz.store import custom_fields as fields_store
 from blazz.store.campaigns import Campaign
 from blazz.store.database import Database
+from blazz.store.templates import CloudTemplateRow
 from blazz.workspaces import Workspace
 
 log = logging.getLogger(__name__)
@@ -176,6 +178,7 @@ async def _feed(ws: Workspace, c: Campaign, account_id: int, engine: str, room: 
     bodies = list(content.get("bodies") or [""])
     footer = content.get("footer") or ""
     media_id = content.get("media_id")
+    cloud = CloudTemplateRow(**content["cloud_template"]) if content.get("cloud_template") else None
     specs = await fields_store.list_all(ws.db)
     due = await ws.db.execute_fn(lambda conn: store.next_pending(conn, c.id, room))
     if not due:
@@ -190,6 +193,15 @@ async def _feed(ws: Workspace, c: Campaign, account_id: int, engine: str, room: 
             skipped.append((d.contact.id, NOT_ON_WHATSAPP))
             continue
         values = templates.values_of(d.contact, specs)
+        if cloud is not None:
+            try:  # Meta refuses an empty parameter: this contact is skipped with the reason instead
+                call = cloud_templates.call_for(cloud, values)
+            except Invalid as exc:
+                skipped.append((d.contact.id, exc.message))
+                continue
+            items.append(CampaignItem(d.contact.id, cloud_templates.text_for(cloud, values, header=True), None,
+                                      account_id, template=call))
+            continue
         text = templates.compose(bodies[d.recipient_id % len(bodies)], footer, values)
         items.append(CampaignItem(d.contact.id, text, media_id, account_id))
     result = await outbox.enqueue_many(ws, items, campaign_id=c.id) if items else outbox.EnqueueResult([], [])

@@ -10,12 +10,13 @@ duplicating and saving recipients as a contact group are here too.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
 
-from blazz import audit, campaign_feed, campaign_runner, contacts, media, outbox, pacing, templates
+from blazz import audit, campaign_feed, campaign_runner, cloud_templates, contacts, media, outbox, pacing, templates
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as store
@@ -23,6 +24,8 @@ from blazz.store import custom_fields as fields_store
 from blazz.store import groups as groups_store
 from blazz.store import media as media_store
 from blazz.store.campaigns import Campaign
+from blazz.store.contacts import Contact
+from blazz.store.templates import CloudTemplateRow
 from blazz.workspaces import Workspace
 
 MAX_NAME = 120
@@ -63,11 +66,12 @@ def _id(value: Any, field: str) -> int | None:
 
 
 def clean_message(raw: Any) -> dict[str, Any]:
-    """The message as composed: a template, or text with up to two alternatives; a file either way (optional)."""
+    """The message as composed: a template, or text with up to two alternatives; a file either way (optional); or
+    one of Meta's approved templates (`cloud_template_id`, a Cloud API number's only way outside the 24 hours)."""
     raw = raw or {}
     if not isinstance(raw, dict):
         raise Invalid("message", "Give the message as text or a template.")
-    unknown = sorted(set(raw) - {"template_id", "text", "variants", "media_id"})
+    unknown = sorted(set(raw) - {"template_id", "text", "variants", "media_id", "cloud_template_id"})
     if unknown:
         raise Invalid(f"message.{unknown[0]}", f"{unknown[0]} is not part of a campaign message.")
     variants = raw.get("variants") or []
@@ -76,6 +80,9 @@ def clean_message(raw: Any) -> dict[str, Any]:
     text = raw.get("text") or ""
     if not isinstance(text, str):
         raise Invalid("message.text", "The message text must be text.")
+    cloud_id = _id(raw.get("cloud_template_id"), "message.cloud_template_id")
+    if cloud_id is not None:  # Meta's template is the whole message: its own text, no file of ours
+        return {"template_id": None, "text": "", "variants": [], "media_id": None, "cloud_template_id": cloud_id}
     return {"template_id": _id(raw.get("template_id"), "message.template_id"), "text": text.replace("\r\n", "\n"),
             "variants": [v.replace("\r\n", "\n") for v in variants if v.strip()],
             "media_id": _id(raw.get("media_id"), "message.media_id")}
@@ -162,6 +169,15 @@ async def audience_of(ws: Workspace, audience: dict[str, Any], campaign_id: int 
                           checks_fresh_after=int(now - campaign_feed.CHECK_FRESH_S))
 
 
+async def sample_recipient(ws: Workspace, c: Campaign) -> Contact | None:
+    """The first contact of a draft's audience who would get it (for a preview); None without one."""
+    try:
+        audience = await audience_of(ws, c.audience, c.id)
+    except Invalid:
+        return None
+    return await store.first_included(ws.db, audience, c.id)
+
+
 @dataclass(frozen=True, slots=True)
 class AudienceSummary:
     total: int  # contacts the audience selects
@@ -175,8 +191,14 @@ async def audience_summary(ws: Workspace, audience: dict[str, Any], campaign_id:
     return AudienceSummary(counts["total"], counts.get("included", 0), excluded)
 
 
-async def content_of(ws: Workspace, message: dict[str, Any]) -> dict[str, Any]:
-    """What every recipient gets (the texts, footer and file), checked: refuses unknown variables by name."""
+async def content_of(ws: Workspace, message: dict[str, Any], account_id: int | None = None) -> dict[str, Any]:
+    """What every recipient gets (the texts, footer and file, or Meta's template), checked: refuses unknown
+    variables by name, and a Meta template that cannot go from this number."""
+    if message.get("cloud_template_id") is not None:
+        t = await cloud_template(ws, message["cloud_template_id"], account_id, launching=True)
+        await templates.check_known(ws, t.mapping.values(), field="message")
+        return {"bodies": [cloud_templates.text_for(t, {}, header=True)], "footer": "", "media_id": None,
+                "template_id": None, "template_name": t.name, "cloud_template": dataclasses.asdict(t)}
     template_id = message.get("template_id")
     if template_id is not None:
         try:
@@ -205,6 +227,47 @@ async def content_of(ws: Workspace, message: dict[str, Any]) -> dict[str, Any]:
             "template_name": name}
 
 
+async def cloud_template(ws: Workspace, cloud_id: int, account_id: int | None, *,
+                         launching: bool = False) -> CloudTemplateRow:
+    """A Meta template a campaign of this number may use; `launching` adds what may still change while composing
+    (Meta's approval, the mapping of each parameter, a media header). Invalid names what is wrong."""
+    field = "message.cloud_template_id"
+    try:
+        t = await cloud_templates.get(ws, cloud_id)
+    except NotFound:
+        t = None
+    if t is None or t.removed_at is not None:
+        raise Invalid(field, "That Meta template is gone; sync the number's templates and choose again.")
+    account = await accounts_store.get(ws.db, account_id) if account_id is not None else None
+    if account is not None and account.engine != "cloud_api":
+        raise Invalid(field, "Meta's templates go out from Cloud API numbers, and %(number)s is not one: choose a "
+                             "Cloud API number, or write the message.", number=account.name)
+    if account is not None and t.account_id != account.id:
+        raise Invalid(field, "The template %(name)s belongs to another of your numbers; choose one of %(number)s's "
+                             "templates.", name=t.name, number=account.name)
+    if not launching:
+        return t
+    if t.status != "APPROVED":
+        raise Invalid(field, "Meta has not approved the template %(name)s (it is %(status)s); only an approved "
+                             "template can be sent.", name=t.name, status=t.status.lower())
+    if cloud_templates.header_format(t) not in (None, "TEXT"):
+        raise Invalid(field, "The template %(name)s starts with a file (a media header), which a campaign cannot "
+                             "send; choose a template without one.", name=t.name)
+    missing = cloud_templates.unmapped(t)
+    if missing:
+        names = ", ".join("{{" + p.name + "}}" + (" (header)" if p.component == "header" else "")
+                          for p in cloud_templates.params_of(t) if p.key in missing)
+        raise Invalid(field, "Say what goes in %(params)s of the template %(name)s: on the Templates page, map each "
+                             "parameter to the contact's details, e.g. {{first_name|Kak}}.", params=names, name=t.name)
+    return t
+
+
+def snapshot_template(content: dict[str, Any]) -> CloudTemplateRow | None:
+    """The Meta template a launched campaign sends (as it was at launch), or None for one of our messages."""
+    data = content.get("cloud_template")
+    return CloudTemplateRow(**data) if data else None
+
+
 # -- drafts ---------------------------------------------------------------------------------------------------------
 
 
@@ -228,6 +291,8 @@ async def create(ws: Workspace, data: dict[str, Any], *, created_by: int | None 
     if account_id is not None and await accounts_store.get(ws.db, account_id) is None:
         raise Invalid("account_id", "No such WhatsApp number in this workspace.")
     message = clean_message(data.get("message"))
+    if message.get("cloud_template_id") is not None:
+        await cloud_template(ws, message["cloud_template_id"], account_id)
     audience = clean_audience(data.get("audience"))
     scheduled_at, late = clean_schedule(data.get("scheduled_at"), data.get("late_limit_s"), now)
     own = None
@@ -291,6 +356,9 @@ async def update(ws: Workspace, campaign_id: int, data: dict[str, Any]) -> Campa
         values["account_id"] = account_id
     if "message" in data:
         values["message"] = clean_message(data["message"])
+        if values["message"].get("cloud_template_id") is not None:
+            await cloud_template(ws, values["message"]["cloud_template_id"],
+                                 values.get("account_id", current.account_id))
     if "audience" in data:
         values["audience"] = clean_audience(data["audience"])
     if "scheduled_at" in data or "late_limit_s" in data:
@@ -328,7 +396,7 @@ async def launch(ws: Workspace, campaign_id: int, actor: audit.Actor) -> Campaig
         now = time.time()
         if c.account_id is None or await accounts_store.get(ws.db, c.account_id) is None:
             raise Invalid("account_id", "Choose the WhatsApp number that sends this campaign.")
-        content = await content_of(ws, c.message)
+        content = await content_of(ws, c.message, c.account_id)
         if c.scheduled_at is not None and c.scheduled_at < now - PAST_GRACE_S:
             raise Invalid("scheduled_at", "The scheduled time has passed; choose a new time, or send now.")
         audience = await audience_of(ws, c.audience, c.id, now)

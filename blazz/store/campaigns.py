@@ -231,6 +231,16 @@ async def audience_counts(db: Database, a: Audience, campaign_id: int = 0) -> di
     return counts
 
 
+async def first_included(db: Database, a: Audience, campaign_id: int = 0) -> Contact | None:
+    """The first contact of the audience who would get the message (for a preview), if any."""
+    where, args = _audience_where(a)
+    why, why_args = _why(a, campaign_id)
+    cols = ", ".join("c." + col for col in contacts_store.COLUMNS)
+    row = await db.fetchone(f"SELECT {cols} FROM contacts c WHERE {where} AND ({why}) IS NULL ORDER BY c.id LIMIT 1",
+                            (*args, *why_args))
+    return contacts_store.to_contact(row) if row else None
+
+
 def snapshot(conn: sqlite3.Connection, campaign_id: int, a: Audience, reasons: dict[str, str], *,
              after_contact: int, limit: int) -> tuple[int, int | None]:
     """Add the next `limit` contacts of the audience (by id, after `after_contact`) as recipients: pending, or

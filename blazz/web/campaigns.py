@@ -92,6 +92,8 @@ async def _form(request: Request) -> Any:
 def message_from(form: Any) -> dict[str, Any]:
     kind = form.get("kind") or "text"
     media_id = form.get("media_id") or None
+    if kind == "cloud":
+        return {"cloud_template_id": form.get("cloud_template_id") or None}
     if kind == "template":
         return {"template_id": form.get("template_id") or None, "text": "", "variants": [], "media_id": media_id}
     variants = [form.get("variant_2") or "", form.get("variant_3") or ""]
@@ -167,6 +169,7 @@ class CampaignsController(Controller):
             context["templates"] = await templates.list_all(ws)
             context["variables"] = await templates.known_variables(ws)
             context["samples"] = (await contacts.list_contacts(ws, contacts.Filters(), limit=30)).contacts
+            context["cloud"] = await self._cloud_choices(ws, c)
         if step == "audience":
             context["groups"] = await contacts.groups(ws, with_counts=True)
             context["fields"] = await contacts.fields(ws)
@@ -174,8 +177,28 @@ class CampaignsController(Controller):
             context.update(await self._pace(ws, c))
         if step == "review":
             context["problems"] = await self._problems(ws, c)
+            if c.message.get("cloud_template_id") is not None:
+                context["cloud_preview"] = await self._cloud_sample(ws, c)
         context.update(extra)
         return context
+
+    async def _cloud_choices(self, ws: Workspace, c: campaigns_store.Campaign) -> dict[str, Any] | None:
+        """On a Cloud API number: its templates a campaign can send (approved by Meta, no media header); None on
+        other numbers."""
+        if c.account_id is None:
+            return None
+        account = (await accounts.view(ws, c.account_id)).account
+        if account.engine != "cloud_api":
+            return None
+        usable = [t for t in await cloud_templates.list_for(ws, account.id)
+                  if t.status == "APPROVED" and cloud_templates.header_format(t) in (None, "TEXT")]
+        return {"number": account, "templates": usable}
+
+    async def _cloud_sample(self, ws: Workspace, c: campaigns_store.Campaign) -> dict[str, Any]:
+        """The Meta template as the first recipient of the audience would read it (example values without one)."""
+        contact = await campaigns.sample_recipient(ws, c)
+        return await cloud_preview(ws, c.message["cloud_template_id"], c.account_id,
+                                   contact.id if contact is not None else None)
 
     async def _pace(self, ws: Workspace, c: campaigns_store.Campaign) -> dict[str, Any]:
         """The pacing this campaign follows (its number's, or its own) and the finish it gives its audience."""
@@ -202,7 +225,7 @@ class CampaignsController(Controller):
         if c.account_id is None:
             problems.append(("account", "Choose the WhatsApp number that sends it."))
         try:
-            await campaigns.content_of(ws, c.message)
+            await campaigns.content_of(ws, c.message, c.account_id)
         except DomainError as exc:
             problems.append(("message", exc.message))
         try:
@@ -277,6 +300,11 @@ class CampaignsController(Controller):
     async def preview(self, request: Request, ws: CurrentWorkspace, campaign_id: FromPath[int]) -> Template:
         form = await _form(request)
         message = message_from(form)
+        if message.get("cloud_template_id") is not None or form.get("kind") == "cloud":
+            c = await campaigns.get(ws, campaign_id)
+            shown = await cloud_preview(ws, _first_int(message.get("cloud_template_id")), c.account_id,
+                                        _first_int(form.get("contact_id")))
+            return Template(template_name="campaigns/_cloud_preview.html", context={"ws": ws, **shown})
         if message["template_id"]:
             try:
                 t = await templates.get(ws, int(message["template_id"]))
@@ -397,6 +425,32 @@ class CampaignsController(Controller):
             raise Invalid("action", "Unknown action.")
         context = await self._live_context(ws, me, campaign_id)
         return Template(template_name="campaigns/_live.html", context=context, headers=_toast(message))
+
+
+async def cloud_preview(ws: Workspace, cloud_id: int | None, account_id: int | None,
+                        contact_id: int | None) -> dict[str, Any]:
+    """A Meta template as one contact (or example values) would read it, and what stops it from going out: a
+    parameter without a mapping, or one that is empty for this contact."""
+    if cloud_id is None:
+        return {"t": None}
+    try:
+        t = await campaigns.cloud_template(ws, cloud_id, account_id)
+    except Invalid as exc:
+        return {"t": None, "problem": exc.message}
+    contact, values = None, dict(templates.EXAMPLE)
+    if contact_id is not None:
+        try:
+            contact = await contacts.get(ws, contact_id, include_deleted=False)
+            values = await templates.contact_values(ws, contact_id)
+        except DomainError:
+            contact = None
+    problem = None
+    try:
+        await campaigns.cloud_template(ws, cloud_id, account_id, launching=True)
+        cloud_templates.call_for(t, values)
+    except Invalid as exc:
+        problem = exc.message
+    return {"t": t, "text": cloud_templates.text_for(t, values, header=True), "contact": contact, "problem": problem}
 
 
 def _first_int(value: Any) -> int | None:

@@ -69,6 +69,7 @@ class NewCampaign(msgspec.Struct, forbid_unknown_fields=True):
     variants: list[str] = []  # alternative texts, rotated per recipient
     template_id: int | None = None
     media_id: int | None = None
+    cloud_template_id: int | None = None  # one of Meta's approved templates of a Cloud API number (synced here)
     scheduled_at: str | None = None  # ISO 8601 UTC; none: it starts when started
     late_limit_s: Annotated[float, msgspec.Meta(ge=0, le=7 * 86400)] | None = None
     pacing: PacingIn | None = None  # its own pacing (keys not given: the number's); none: the number's
@@ -96,6 +97,7 @@ class CampaignOut(msgspec.Struct):
     variants: list[str]
     template_id: int | None
     media_id: int | None
+    cloud_template_id: int | None
     audience: dict[str, Any]
     scheduled_at: str | None
     started_at: str | None
@@ -137,7 +139,8 @@ async def campaign_out(ws: Workspace, c: Campaign) -> CampaignOut:
         own = pacing_out(pacing.effective(number, c.pacing))
     return CampaignOut(id=c.id, name=c.name, status=c.status, detail=c.detail, account_id=c.account_id,
                        text=m.get("text") or None, variants=list(m.get("variants") or []),
-                       template_id=m.get("template_id"), media_id=m.get("media_id"), audience=c.audience,
+                       template_id=m.get("template_id"), media_id=m.get("media_id"),
+                       cloud_template_id=m.get("cloud_template_id"), audience=c.audience,
                        scheduled_at=iso(c.scheduled_at), started_at=iso(c.started_at), finished_at=iso(c.finished_at),
                        counts=counts_out(await campaigns_store.counts(ws.db, c.id)), created_at=iso(c.created_at),
                        pacing=own)
@@ -180,8 +183,12 @@ class CampaignsApi(Controller):
 
     @post("/", operation_id="createCampaign", summary="Create a campaign (a draft until it is started)", **ADMIN)
     async def create(self, ws: ApiWorkspace, data: JSONBody[NewCampaign]) -> CampaignOut:
-        if data.text is None and data.template_id is None and data.media_id is None:
-            raise Invalid("text", "Give the message: text, a template_id, or a media_id.")
+        if data.text is None and data.template_id is None and data.media_id is None and data.cloud_template_id is None:
+            raise Invalid("text", "Give the message: text, a template_id, a media_id, or a cloud_template_id.")
+        if data.cloud_template_id is not None and (data.text is not None or data.template_id is not None
+                                                   or data.media_id is not None or data.variants):
+            raise Invalid("cloud_template_id", "A Meta template is the whole message: give it without text, "
+                                               "template_id or media_id.")
         audience = {"all": data.audience.all, "groups": await _group_ids(ws, data.audience.groups),
                     "fields": [{"key": f.key, "value": f.value} for f in data.audience.fields],
                     "recent_days": data.audience.recent_days}
@@ -190,12 +197,14 @@ class CampaignsApi(Controller):
             c = await campaigns.create(ws, {
                 "name": data.name, "account_id": data.account_id, "audience": audience,
                 "message": {"text": data.text or "", "variants": data.variants, "template_id": data.template_id,
-                            "media_id": data.media_id},
+                            "media_id": data.media_id, "cloud_template_id": data.cloud_template_id},
                 "scheduled_at": parse_time(data.scheduled_at, "scheduled_at"), "late_limit_s": data.late_limit_s,
                 "pacing": pacing_changes(data.pacing) if data.pacing is not None else None})
         except Invalid as exc:
             if exc.field in PACING_FIELDS:
                 raise as_api_error(exc) from exc
+            if exc.field == "message.cloud_template_id":
+                raise Invalid("cloud_template_id", exc.msgid, **exc.params) from exc
             raise
         return await campaign_out(ws, c)
 
