@@ -141,8 +141,8 @@ def _number(name: str, value: Any, low: float, high: float) -> float:
     except (TypeError, ValueError):
         raise Invalid(name, "%(name)s must be a number.", name=label) from None
     if not low <= number <= high:
-        raise Invalid(name, "%(name)s must be between %(low)s and %(high)s.", name=label, low=f"{low:g}",
-                      high=f"{high:g}")
+        raise Invalid(name, "%(name)s must be between %(low)s and %(high)s.", name=label, low=format(low, "g"),
+                      high=format(high, "g"))
     return number
 
 

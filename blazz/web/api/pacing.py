@@ -76,4 +76,4 @@ def pacing_changes(given: PacingIn) -> dict[str, Any]:
 
 def as_api_error(exc: Invalid) -> Invalid:
     """A pacing validation error, named by the API's key (`pacing.gap_s`) instead of the stored one."""
-    return Invalid(f"pacing.{_API_FIELD.get(exc.field, exc.field)}", exc.message)
+    return Invalid("pacing." + _API_FIELD.get(exc.field, exc.field), exc.msgid, **exc.params)
