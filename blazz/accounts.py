@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 
 from blazz import outbox
 from blazz.errors import Conflict, Invalid, NotFound
+from blazz.i18n import N_
+from blazz.i18n import gettext as _
 from blazz.store import accounts as accounts_store
 from blazz.store import outbox as outbox_store
 from blazz.store.accounts import Account
@@ -31,8 +33,13 @@ ENGINES = {
 }
 CLOUD_REQUIRED = ("phone_number_id", "waba_id", "access_token", "app_secret", "verify_token")
 CLOUD_OPTIONAL = ("graph_base_url",)
-CLOUD_LABELS = {"phone_number_id": "phone number ID", "waba_id": "WhatsApp Business Account ID",
-                "access_token": "access token", "app_secret": "app secret", "verify_token": "verify token"}
+CLOUD_MISSING = {
+    "phone_number_id": N_("Enter the phone number ID from Meta's WhatsApp Manager."),
+    "waba_id": N_("Enter the WhatsApp Business Account ID from Meta's WhatsApp Manager."),
+    "access_token": N_("Enter the access token from Meta's WhatsApp Manager."),
+    "app_secret": N_("Enter the app secret from Meta's WhatsApp Manager."),
+    "verify_token": N_("Enter the verify token from Meta's WhatsApp Manager."),
+}
 SANDBOX_OPTIONAL = ("phone", "linked", "name", "qr_rotate_s")  # see blazz/whatsapp/sandbox.py
 SECRET_SETTINGS = ("access_token", "app_secret", "verify_token")
 
@@ -52,6 +59,15 @@ class AccountView:
     def phone(self) -> str | None:
         return self.status.phone or self.account.phone
 
+    @property
+    def detail(self) -> str:
+        """What the engine says about the state, in the reader's language."""
+        return engine_text(self.status.detail)
+
+    @property
+    def last_error(self) -> str:
+        return engine_text(self.status.last_error)
+
 
 def spec_for(ws: Workspace, account: Account) -> AccountSpec:
     folder = ws.folder / "whatsapp" / str(account.id)
@@ -64,7 +80,7 @@ def _clean_settings(engine: str, given: dict) -> dict:
     if engine == "cloud_api":
         for key in CLOUD_REQUIRED:
             if not given.get(key):
-                raise Invalid(key, f"Enter the {CLOUD_LABELS[key]} from Meta's WhatsApp Manager.")
+                raise Invalid(key, CLOUD_MISSING[key])
         if not re.fullmatch(r"\d{5,30}", str(given["phone_number_id"])):
             raise Invalid("phone_number_id", "The phone number ID is the long number Meta shows, digits only.")
         if not re.fullmatch(r"\d{5,30}", str(given["waba_id"])):
@@ -79,7 +95,7 @@ def _clean_settings(engine: str, given: dict) -> dict:
         allowed = ()
     unknown = sorted(set(given) - set(allowed))
     if unknown:
-        raise Invalid(unknown[0], f"{unknown[0]} is not a setting of the {engine} engine.")
+        raise Invalid(unknown[0], "%(name)s is not a setting of the %(engine)s engine.", name=unknown[0], engine=engine)
     return given
 
 
@@ -90,7 +106,7 @@ async def add(ws: Workspace, name: str, engine: str, settings: dict | None = Non
     if len(name) > 80:
         raise Invalid("name", "Use at most 80 characters for the name.")
     if engine not in ENGINES:
-        raise Invalid("engine", f"Choose one of: {', '.join(ENGINES)}.")
+        raise Invalid("engine", "Choose one of: %(engines)s.", engines=", ".join(ENGINES))
     clean = _clean_settings(engine, settings or {})
     webhook_key = new_webhook_key(ws) if engine == "cloud_api" else None
     account_id = await accounts_store.insert(ws.db, name, engine, clean, webhook_key)
@@ -158,12 +174,13 @@ async def connect(ws: Workspace, account_id: int) -> AccountView:
     try:
         await ws.sessions.start_account(spec_for(ws, account))
     except EngineError as exc:
+        message, params = engine_message(exc.reason)
         if exc.code == "already_connected":
-            raise Conflict(exc.reason) from exc
+            raise Conflict(message, **params) from exc
         field = "access_token" if exc.code == "auth_failed" else "engine"
         await accounts_store.record_state(ws.db, account.id, "failed", exc.reason, None)
         await publish_state(ws, account.id)
-        raise Invalid(field, exc.reason) from exc
+        raise Invalid(field, message, **params) from exc
     await accounts_store.set_keep_connected(ws.db, account.id, True)
     return await view(ws, account_id)
 
@@ -191,9 +208,10 @@ async def pair_code(ws: Workspace, account_id: int, phone: str) -> str:
     try:
         code = await ws.sessions.request_pair_code((ws.id, account.id), phone)
     except EngineError as exc:
+        message, params = engine_message(exc.reason)
         if exc.code == "already_connected":
-            raise Conflict(exc.reason) from exc
-        raise Invalid("phone", exc.reason) from exc
+            raise Conflict(message, **params) from exc
+        raise Invalid("phone", message, **params) from exc
     await accounts_store.set_keep_connected(ws.db, account.id, True)
     return code
 
@@ -290,3 +308,133 @@ def masked_settings(account: Account) -> dict:
     for key, value in account.settings.items():
         shown[key] = f"••••{str(value)[-4:]}" if key in SECRET_SETTINGS and value else value
     return shown
+
+
+# -- what the engines say, in the reader's language -----------------------------------------------------------------
+# blazz/whatsapp speaks English and imports nothing of ours, so its sentences about a number (state details, reasons
+# for refusing) are translated here, when shown: each is listed as a catalog id, with %(name)s where the engine puts
+# a detail of its own (a Go error, Meta's words, a phone number), which is itself translated when it is a known one.
+
+ENGINE_TEXTS = (
+    # blazz/whatsapp/session_manager.py
+    N_("This WhatsApp number is already connected or connecting."),
+    N_("This WhatsApp number is already connected."),
+    N_("This WhatsApp number is already connected by another Blazz process using the same data folder."),
+    N_("This WhatsApp number is not connected right now."),
+    N_("This WhatsApp account is not known to the session manager."),
+    N_("The connection did not reach the QR step in time; try again."),
+    N_("Could not start the connection: %(error)s"),
+    N_("Logged out"),
+    N_("Logged out here; the phone may still list this device (%(error)s)"),
+    N_("QR code not scanned in time"),
+    N_("Connecting took too long"),
+    N_("Blazz is shutting down."),
+    N_("%(phone)s is not a phone number with its country code; enter it like +62 812 3456 7890 (no leading 0)."),
+    # blazz/whatsapp/engines.py
+    N_("There is no WhatsApp engine called %(name)s (known: %(known)s)."),
+    # blazz/whatsapp/whatsapp_web/reasons.py
+    N_("WhatsApp rejected this version of Blazz's WhatsApp library; update Blazz"),
+    N_("Nobody scanned the QR code in time."),
+    N_("The connection to WhatsApp dropped; reconnecting."),
+    N_("WhatsApp closed the connection without saying why; this happens when the same session is opened somewhere "
+       "else. Reconnecting."),
+    N_("The phone unlinked this device (WhatsApp → Linked devices). Link it again with a new QR code."),
+    N_("The WhatsApp account on the phone is gone (the app was reinstalled, the number changed or the account was "
+       "deleted). Link the phone again."),
+    N_("WhatsApp ended this session without giving a reason. Link the phone again."),
+    N_("WhatsApp rejected how Blazz identifies itself; update Blazz."),
+    N_("WhatsApp temporarily banned this number."),
+    N_("WhatsApp refused the connection."),
+    N_("WhatsApp's servers had an internal error."),
+    N_("WhatsApp's servers are unavailable right now."),
+    N_("WhatsApp refused the connection for this kind of client."),
+    N_("WhatsApp temporarily banned this number for messaging too many people who had not saved it."),
+    N_("WhatsApp temporarily banned this number because too many people blocked it."),
+    N_("WhatsApp temporarily banned this number for creating too many groups."),
+    N_("WhatsApp temporarily banned this number for sending the same message to too many people."),
+    N_("WhatsApp temporarily banned this number for sending too many broadcast-list messages."),
+    N_("The phone that scanned the code cannot link devices; update WhatsApp on the phone and scan again."),
+    N_("Linking stopped in an unexpected state; try again."),
+    N_("Linking the phone failed; try again."),
+    N_("WhatsApp ended this session. Link the phone again."),
+    N_("Could not reach WhatsApp through the configured proxy (%(error)s)."),
+    N_("Could not reach WhatsApp: the address web.whatsapp.com could not be looked up. Check this computer's "
+       "internet connection."),
+    N_("Could not reach WhatsApp: this computer has no route to the internet."),
+    N_("WhatsApp refused the connection; check the internet connection or the firewall."),
+    N_("WhatsApp did not answer in time; check the internet connection."),
+    N_("Could not open this account's WhatsApp session file (%(error)s)."),
+    N_("Could not connect to WhatsApp (%(error)s)."),
+    # blazz/whatsapp/whatsapp_web/session_events.py
+    N_("The pair code was not entered in time."),
+    N_("Linking the phone failed (%(error)s)."),
+    N_("%(reason)s Reconnecting."),
+    N_("%(reason)s (%(detail)s)"),
+    N_("The WhatsApp session ended."),
+    # blazz/whatsapp/whatsapp_web/engine.py
+    N_("WhatsApp Web sessions already run on another event loop of this process; Blazz runs them all on one loop."),
+    N_("Cannot create this account's WhatsApp session folder (%(error)s)."),
+    N_("Could not delete this account's WhatsApp session file (%(error)s)."),
+    N_("Blazz forgot this login, but could not tell WhatsApp (%(error)s); remove the device on the phone under "
+       "Linked devices."),
+    N_("%(phone)s is not a phone number in international format: country code first, e.g. 62 812 3456 7890."),
+    N_("Start the WhatsApp connection first, then ask for a pair code."),
+    N_("This WhatsApp number is already linked; log out first to link another phone."),
+    N_("WhatsApp has not answered yet; try again in a moment."),
+    N_("WhatsApp did not give a pair code (%(error)s)."),
+    N_("The proxy must be a URL such as socks5://host:1080."),
+    N_("WhatsApp is not connected right now."),
+    # blazz/whatsapp/cloud_api.py
+    N_("Cloud API settings are missing: %(names)s"),
+    N_("Could not reach Meta's Graph API: %(error)s"),
+    N_("Meta's Graph API is unavailable: %(meta)s"),
+    N_("Meta rejected the access token: %(meta)s"),
+    N_("The access token lacks a WhatsApp permission: %(meta)s"),
+    N_("Meta did not accept the phone number id: %(meta)s"),
+    N_("access token expired or revoked: %(meta)s"),
+    N_("Pair codes are for WhatsApp Web numbers; a Cloud API number connects with its access token"),
+    # blazz/whatsapp/sandbox.py
+    N_("This sandbox session is already running."),
+    N_("Simulated temporary ban"),
+    N_("Simulated connection failure"),
+    N_("Simulated network drop"),
+    N_("The phone removed this linked device."),
+    N_("A pairing code can be requested only while a QR code is shown."),
+    N_("Enter the phone number with its country code, e.g. 6281234567890."),
+    N_("There is no QR code to scan: the account is not waiting for one."),
+    N_("No pairing code is waiting to be confirmed."),
+    N_("The sandbox number is not connected."),
+)
+_EXACT = frozenset(t for t in ENGINE_TEXTS if "%(" not in t)
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def _pattern(msgid: str) -> re.Pattern[str]:
+    parts = _PLACEHOLDER.split(msgid)  # literal, name, literal, name, ..., literal
+    body = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+    return re.compile(f"^{body}$", re.S)
+
+
+# The most specific first: a sentence with more fixed words wins over a looser one like "%(reason)s (%(detail)s)".
+_PATTERNS = tuple((_pattern(t), t) for t in sorted((t for t in ENGINE_TEXTS if "%(" in t),
+                                                    key=lambda t: -len(_PLACEHOLDER.sub("", t))))
+
+
+def engine_message(text: str) -> tuple[str, dict[str, str]]:
+    """An engine's English sentence as a catalog id and its values (for a domain error in the reader's language);
+    a sentence we do not know comes back as it is."""
+    if text in _EXACT:
+        return text, {}
+    for pattern, msgid in _PATTERNS:
+        match = pattern.match(text)
+        if match:
+            return msgid, {name: engine_text(value) for name, value in match.groupdict().items()}
+    return text, {}
+
+
+def engine_text(text: str | None) -> str:
+    """An engine's sentence in the current language (unknown ones, e.g. a raw network error, stay as they are)."""
+    if not text:
+        return ""
+    message, params = engine_message(text)
+    return _(message, **params) if params or message in _EXACT else text

@@ -7,7 +7,7 @@ dialog on the page, outside the cards, so a QR rotation never wipes what someone
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
@@ -17,8 +17,10 @@ from litestar.response import Template
 from blazz import accounts
 from blazz.accounts import AccountView
 from blazz.errors import Conflict, DomainError, Invalid
+from blazz.i18n import N_
 from blazz.web.context import CurrentWorkspace, page, provide_workspace
 from blazz.web.guards import member_guard, requires
+from blazz.web.toasts import toast
 from blazz.whatsapp.protocol import EngineError
 from blazz.workspaces import Workspace
 
@@ -35,13 +37,10 @@ def fragment(template: str, status_code: int = 200, headers: dict | None = None,
     return Template(template_name=template, context=context, status_code=status_code, headers=headers)
 
 
-def _toast(message: str, level: str = "success") -> dict[str, str]:
-    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}})}
-
-
-def _close_dialog(message: str, level: str = "success") -> dict[str, str]:
-    """Headers that close the page's dialog once the response is in, and say what happened."""
-    return {**_toast(message, level), "HX-Trigger-After-Settle": "accounts:close-dialog"}
+def _close_dialog(message: str, **params: Any) -> dict[str, str]:
+    """Headers that close the page's dialog once the response is in, and say what happened (`message` is English
+    with `%(name)s` placeholders, shown in the reader's language)."""
+    return {**toast(message, **params), "HX-Trigger-After-Settle": "accounts:close-dialog"}
 
 
 class AccountsController(Controller):
@@ -92,7 +91,7 @@ class AccountsController(Controller):
             error = await _connect_quietly(ws, account.id)
             if error is not None:
                 return await self._settings_form(request, ws, account.id, error, status_code=422, added=True)
-        return await self._list_and_close(request, ws, f"{account.name} added.")
+        return await self._list_and_close(request, ws, _close_dialog(N_("%(name)s added."), name=account.name))
 
     @get("/{account_id:int}/settings", **requires("admin"))
     async def settings_form(self, request: Request, ws: CurrentWorkspace, account_id: FromPath[int]) -> Template:
@@ -108,7 +107,7 @@ class AccountsController(Controller):
         error = await _connect_quietly(ws, account.id)
         if error is not None:
             return await self._settings_form(request, ws, account_id, error, status_code=422)
-        return await self._list_and_close(request, ws, f"{account.name} is connected.")
+        return await self._list_and_close(request, ws, _close_dialog(N_("%(name)s is connected."), name=account.name))
 
     async def _settings_form(self, request: Request, ws: Workspace, account_id: int, error: DomainError | None,
                              status_code: int = 200, form: dict | None = None, added: bool = False) -> Template:
@@ -124,9 +123,9 @@ class AccountsController(Controller):
                         masked=accounts.masked_settings(view.account), added=added, views=await accounts.list_views(ws),
                         base_url=base_url(request))
 
-    async def _list_and_close(self, request: Request, ws: Workspace, message: str) -> Template:
+    async def _list_and_close(self, request: Request, ws: Workspace, headers: dict[str, str]) -> Template:
         return fragment("accounts/_list.html", ws=ws, views=await accounts.list_views(ws), base_url=base_url(request),
-                        oob=True, headers=_close_dialog(message))
+                        oob=True, headers=headers)
 
     # -- lifecycle buttons on a card ----------------------------------------------------------------------------
 
@@ -141,21 +140,21 @@ class AccountsController(Controller):
     @post("/{account_id:int}/logout", **requires("admin"))
     async def logout(self, request: Request, ws: CurrentWorkspace, account_id: FromPath[int]) -> Template:
         view = await accounts.logout(ws, account_id)
-        return self._card(request, ws, view, _toast(f"{view.account.name} is logged out."))
+        return self._card(request, ws, view, toast("%(name)s is logged out.", name=view.account.name))
 
     @post("/{account_id:int}/default", **requires("admin"))
     async def make_default(self, request: Request, ws: CurrentWorkspace, account_id: FromPath[int]) -> Template:
         await accounts.make_default(ws, account_id)
         view = await accounts.view(ws, account_id)
         return fragment("accounts/_list.html", ws=ws, views=await accounts.list_views(ws), base_url=base_url(request),
-                        oob=True, headers=_toast(f"New conversations now start from {view.account.name}."))
+                        oob=True, headers=toast("New conversations now start from %(name)s.", name=view.account.name))
 
     @post("/{account_id:int}/delete", **requires("admin"))
     async def delete(self, ws: CurrentWorkspace, account_id: FromPath[int]) -> Template:
         account = await accounts.get(ws, account_id)
         await accounts.delete(ws, account_id)
         return fragment("accounts/_deleted.html", account_id=account_id,
-                        headers=_toast(f"{account.name} deleted. Its conversations stay in the inbox."))
+                        headers=toast("%(name)s deleted. Its conversations stay in the inbox.", name=account.name))
 
     @post("/{account_id:int}/scan", **requires("admin"))
     async def simulate_scan(self, request: Request, ws: CurrentWorkspace, account_id: FromPath[int]) -> Template:
@@ -166,7 +165,8 @@ class AccountsController(Controller):
         try:
             await accounts.engine_for(ws, account).scan()
         except EngineError as exc:
-            raise Conflict(exc.reason) from exc
+            message, params = accounts.engine_message(exc.reason)
+            raise Conflict(message, **params) from exc
         return self._card(request, ws, await accounts.view(ws, account_id))
 
     # -- linking by phone number instead of QR ------------------------------------------------------------------

@@ -168,8 +168,8 @@ class AccountsApi(Controller):
     async def qr(self, ws: ApiWorkspace, account_id: FromPath[int]) -> QrOut:
         status = (await accounts.view(ws, account_id)).status
         if status.state != "qr" or not status.qr:
-            raise Conflict(f"There is no QR code to scan: this number is {status.state.replace('_', ' ')}. "
-                           "Connect it first.", details={"status": status.state})
+            raise Conflict("There is no QR code to scan: this number is %(state)s. Connect it first.",
+                           details={"status": status.state}, state=status.state.replace("_", " "))
         return QrOut(status.state, status.qr, iso(status.qr_expires_at))
 
     @post("/{account_id:int}/pair-code", operation_id="requestPairCode", summary="Link by phone number instead",
