@@ -34,6 +34,7 @@ from typing import Any
 import msgspec
 
 from blazz import __version__
+from blazz.i18n import N_
 from blazz.store import backup_files
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,12 @@ _CHUNK = 1 << 20
 
 
 class BackupError(Exception):
-    """A backup could not be made; the message says why in words the owner can act on."""
+    """A backup could not be made; the message says why in words the owner can act on. `str()` is English (the
+    terminal, the log); `msgid` and `params` let the web page say it in the reader's language."""
+
+    def __init__(self, message: str, **params: Any):
+        self.msgid, self.params = message, params
+        super().__init__(message % params if params else message)
 
 
 class Member(msgspec.Struct):
@@ -124,18 +130,19 @@ def create_backup(data_dir: Path, output_dir: Path | None = None, *, workspace: 
     data_dir = Path(data_dir)
     app_db = data_dir / "app.db"
     if not backup_files.is_sqlite_file(app_db):
-        raise BackupError(f"There is no Blazz data in {data_dir} to back up.")
+        raise BackupError(N_("There is no Blazz data in %(folder)s to back up."), folder=str(data_dir))
     output_dir = Path(output_dir) if output_dir else backups_dir(data_dir)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BackupError(f"Cannot create the folder {output_dir}: {exc.strerror or exc}") from exc
+        raise BackupError(N_("Cannot create the folder %(folder)s: %(reason)s"), folder=str(output_dir),
+                          reason=str(exc.strerror or exc)) from exc
 
     entries = backup_files.workspaces_in(app_db)
     if workspace is not None:
         entries = [e for e in entries if e.slug == workspace]
         if not entries:
-            raise BackupError(f"No workspace with the slug {workspace}.")
+            raise BackupError(N_("No workspace with the slug %(slug)s."), slug=str(workspace))
     _check_free_space(data_dir, output_dir, entries, with_sessions)
 
     created = time.time()
@@ -192,8 +199,8 @@ def _check_free_space(data_dir: Path, output_dir: Path, entries: list, with_sess
     free = shutil.disk_usage(output_dir).free
     margin = 64 << 20  # leave the server room to keep writing
     if free < needed + margin:
-        raise BackupError(f"Not enough free disk space in {output_dir} for a backup: about {_mb(needed + margin)} "
-                          f"needed, {_mb(free)} free.")
+        raise BackupError(N_("Not enough free disk space in %(folder)s for a backup: about %(needed)s needed, "
+                             "%(free)s free."), folder=str(output_dir), needed=_mb(needed + margin), free=_mb(free))
 
 
 def _mb(n: int) -> str:

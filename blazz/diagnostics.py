@@ -3,7 +3,9 @@ backups, whether a server runs, the end of the log. It changes nothing (only a d
 its journal folded back in when opened, as any start of Blazz would do).
 
 Each check is `ok`, `warning` (worth a look, nothing broken) or `problem` (something needs fixing); the overall
-status is the worst of them, and `blazz doctor` exits with 1 when it is `problem`.
+status is the worst of them, and `blazz doctor` exits with 1 when it is `problem`. A check's `name` and `detail` are
+English (the terminal, JSON); `label`/`label_params` and `message`/`params` hold the same as catalog ids with their
+values, so the Settings page can say them in the reader's language.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from blazz import __version__, backup, logs, restore
 from blazz.config import Settings
+from blazz.i18n import N_
 from blazz.store import backup_files
 from blazz.store.app_schema import APP_MIGRATIONS
 from blazz.store.workspace_schema import WORKSPACE_MIGRATIONS
@@ -27,6 +30,14 @@ LOW_DISK_WARNING = 1 << 30  # under 1 GB free a busy media inbox fills up in day
 LOW_DISK_PROBLEM = 200 << 20  # under 200 MB SQLite writes and the daily backup start failing
 STALE_BACKUP_S = 2 * 24 * 3600  # daily backups run every 24 h; two missed days means they are not happening
 _RANK = {"ok": 0, "warning": 1, "problem": 2}
+
+
+class Size(int):
+    """A number of bytes among a check's params: shown as "1.5 GB" (the page formats it in the reader's language)."""
+
+
+class Moment(str):
+    """An ISO UTC time among a check's params (the terminal shows it as it is, the page as a local date)."""
 
 
 def _package_version(name: str) -> str | None:
@@ -62,9 +73,11 @@ def human_bytes(n: int | None) -> str:
     return f"{value:.1f} TB"
 
 
-def _database(label: str, path: Path, known: list[str] | None, quick: bool) -> dict[str, Any]:
-    """Health of one database file: integrity and (for ours) migrations this version has not applied or not known."""
-    db: dict[str, Any] = {"name": label, "path": str(path), "size_bytes": None, "problems": [],
+def _database(label: str, path: Path, known: list[str] | None, quick: bool, /, **params: Any) -> dict[str, Any]:
+    """Health of one database file: integrity and (for ours) migrations this version has not applied or not known.
+    `label` names it (with `%(name)s` placeholders filled from `params`)."""
+    db: dict[str, Any] = {"name": label % params if params else label, "label": label, "label_params": params,
+                          "path": str(path), "size_bytes": None, "problems": [],
                           "schema_checked": known is not None, "pending_migrations": [], "unknown_migrations": []}
     if not path.exists():
         return db | {"problems": ["missing"]}
@@ -81,23 +94,35 @@ def _database(label: str, path: Path, known: list[str] | None, quick: bool) -> d
     return db
 
 
-def _database_check(db: dict[str, Any]) -> dict[str, str]:
+def _database_check(db: dict[str, Any]) -> dict[str, Any]:
+    name = (db["label"], db["label_params"])
     if db["problems"] == ["missing"]:
-        return _check(db["name"], "warning", "no database file yet (it is created when the workspace is first used)")
+        return _check(name, "warning", N_("no database file yet (it is created when the workspace is first used)"))
     if db["problems"]:
-        return _check(db["name"], "problem", "damaged: " + "; ".join(db["problems"][:3])
-                      + " (restore it from a backup: `blazz restore ARCHIVE`)")
+        return _check(name, "problem", N_("damaged: %(problems)s (restore it from a backup: `blazz restore ARCHIVE`)"),
+                      problems="; ".join(db["problems"][:3]))
     if db["unknown_migrations"]:
-        return _check(db["name"], "problem", "written by a newer Blazz (unknown schema changes: "
-                      + ", ".join(db["unknown_migrations"]) + "); upgrade Blazz")
-    if db["pending_migrations"]:
-        return _check(db["name"], "warning", f"healthy; {len(db['pending_migrations'])} schema change(s) are "
-                      "applied when Blazz next starts")
-    return _check(db["name"], "ok", "healthy, schema up to date" if db["schema_checked"] else "healthy")
+        return _check(name, "problem",
+                      N_("written by a newer Blazz (unknown schema changes: %(names)s); upgrade Blazz"),
+                      names=", ".join(db["unknown_migrations"]))
+    pending = len(db["pending_migrations"])
+    if pending == 1:
+        return _check(name, "warning", N_("healthy; %(count)s schema change is applied when Blazz next starts"),
+                      count=pending)
+    if pending:
+        return _check(name, "warning", N_("healthy; %(count)s schema changes are applied when Blazz next starts"),
+                      count=pending)
+    return _check(name, "ok", N_("healthy, schema up to date") if db["schema_checked"] else N_("healthy"))
 
 
-def _check(name: str, status: str, detail: str) -> dict[str, str]:
-    return {"name": name, "status": status, "detail": detail}
+def _check(name: str | tuple[str, dict[str, Any]], status: str, detail: str, /, **params: Any) -> dict[str, Any]:
+    """One line of the report. `name` is a label or (label, its params); `detail` an English sentence whose
+    `%(name)s` placeholders are filled from `params` (a `Size` reads as "1.5 GB")."""
+    label, label_params = name if isinstance(name, tuple) else (name, {})
+    english = {k: human_bytes(v) if isinstance(v, Size) else v for k, v in params.items()}
+    return {"name": label % label_params if label_params else label, "status": status,
+            "detail": detail % english if params else detail,
+            "label": label, "label_params": label_params, "message": detail, "params": params}
 
 
 def diagnostics(settings: Settings, *, quick: bool = False, log_lines: int = 30) -> dict[str, Any]:
@@ -112,20 +137,25 @@ def diagnostics(settings: Settings, *, quick: bool = False, log_lines: int = 30)
     report["data_dir"] = {"path": str(data_dir), "exists": exists, "writable": exists and os.access(data_dir, os.W_OK),
                           "free_bytes": usage.free if usage else None, "total_bytes": usage.total if usage else None,
                           "size_bytes": _size(data_dir) if exists else 0}
+    folder = str(data_dir)
     if not exists:
-        checks.append(_check("data folder", "warning", f"{data_dir} does not exist yet (Blazz creates it)"))
+        checks.append(_check(N_("data folder"), "warning", N_("%(folder)s does not exist yet (Blazz creates it)"),
+                             folder=folder))
     elif not report["data_dir"]["writable"]:
-        checks.append(_check("data folder", "problem", f"Blazz cannot write to {data_dir}"))
+        checks.append(_check(N_("data folder"), "problem", N_("Blazz cannot write to %(folder)s"), folder=folder))
     elif usage.free < LOW_DISK_PROBLEM:
-        checks.append(_check("disk", "problem", f"only {human_bytes(usage.free)} free: free some space"))
+        checks.append(_check(N_("disk"), "problem", N_("only %(free)s free: free some space"), free=Size(usage.free)))
     elif usage.free < LOW_DISK_WARNING:
-        checks.append(_check("disk", "warning", f"only {human_bytes(usage.free)} free"))
+        checks.append(_check(N_("disk"), "warning", N_("only %(free)s free"), free=Size(usage.free)))
     else:
-        checks.append(_check("disk", "ok", f"{human_bytes(usage.free)} free"))
+        checks.append(_check(N_("disk"), "ok", N_("%(free)s free"), free=Size(usage.free)))
 
     running = restore.data_dir_in_use(data_dir) if exists else None
     report["server"] = {"running": running is not None, "detail": running}
-    checks.append(_check("server", "ok", f"running ({running})" if running else "not running"))
+    if running:
+        checks.append(_check(N_("server"), "ok", N_("running (%(holder)s)"), holder=running))
+    else:
+        checks.append(_check(N_("server"), "ok", N_("not running")))
 
     databases: list[dict[str, Any]] = []
     workspaces: list[dict[str, Any]] = []
@@ -137,18 +167,18 @@ def diagnostics(settings: Settings, *, quick: bool = False, log_lines: int = 30)
             try:
                 entries = backup_files.workspaces_in(app_db)
             except sqlite3.DatabaseError as exc:
-                databases[0]["problems"] = [f"cannot list workspaces: {exc}"]
+                databases[0]["problems"] = [f"cannot list workspaces: {exc}"]  # technical, stays English
         for e in entries:
             folder = data_dir / "workspaces" / str(e.id)
-            databases.append(_database(f"workspace {e.slug}", folder / "workspace.db", WORKSPACE_MIGRATIONS.names,
-                                       quick))
+            databases.append(_database(N_("workspace %(slug)s"), folder / "workspace.db",
+                                       WORKSPACE_MIGRATIONS.names, quick, slug=e.slug))
             for engine_db in sorted((folder / "whatsapp").glob("*/*.db")):
-                databases.append(_database(f"workspace {e.slug} number {engine_db.parent.name} ({engine_db.name})",
-                                           engine_db, None, quick))
+                databases.append(_database(N_("workspace %(slug)s number %(number)s (%(file)s)"), engine_db, None,
+                                           quick, slug=e.slug, number=engine_db.parent.name, file=engine_db.name))
             workspaces.append({"id": e.id, "slug": e.slug, "name": e.name, "size_bytes": _size(folder),
                                "media_bytes": _size(folder / "media")})
     else:
-        checks.append(_check("app.db", "warning", "Blazz has not been set up in this folder yet"))
+        checks.append(_check("app.db", "warning", N_("Blazz has not been set up in this folder yet")))
     checks.extend(_database_check(db) for db in databases)
     report["databases"], report["workspaces"] = databases, workspaces
 
@@ -158,8 +188,8 @@ def diagnostics(settings: Settings, *, quick: bool = False, log_lines: int = 30)
                                  "size_bytes": _size(aside) if aside.is_dir() else 0}
     leftovers = sorted(p.name for p in data_dir.glob(".restore-*")) if exists else []
     if leftovers:
-        checks.append(_check("restore", "warning", f"an interrupted restore left {', '.join(leftovers)} in the data "
-                             "folder; with Blazz stopped, delete it"))
+        checks.append(_check(N_("restore"), "warning", N_("an interrupted restore left %(names)s in the data folder; "
+                                                          "with Blazz stopped, delete it"), names=", ".join(leftovers)))
     log_file = logs.log_path(data_dir)
     report["log"] = {"path": str(log_file), "exists": log_file.exists(), "tail": logs.tail(log_file, log_lines)}
     report["checks"] = checks
@@ -179,16 +209,18 @@ def _backups(data_dir: Path, checks: list[dict[str, str]], has_data: bool) -> di
         "last_error_at": status.get("last_error_at"),
     }
     if info["last_error"]:
-        checks.append(_check("backups", "problem", f"the last daily backup failed at {info['last_error_at']}: "
-                             f"{info['last_error']}"))
+        checks.append(_check(N_("backups"), "problem", N_("the last daily backup failed at %(when)s: %(error)s"),
+                             when=Moment(info["last_error_at"]), error=str(info["last_error"])))
     elif newest is None:
         if has_data:
-            checks.append(_check("backups", "warning", "no backup yet (the server makes one daily; or run "
-                                 "`blazz backup`)"))
+            checks.append(_check(N_("backups"), "warning",
+                                 N_("no backup yet (the server makes one daily; or run `blazz backup`)")))
     elif time.time() - newest.stat().st_mtime > STALE_BACKUP_S:
-        checks.append(_check("backups", "warning", f"the last backup is from {info['last_at']}"))
+        checks.append(_check(N_("backups"), "warning", N_("the last backup is from %(when)s"),
+                             when=Moment(info["last_at"])))
     else:
-        checks.append(_check("backups", "ok", f"last {info['last_at']} ({newest.name})"))
+        checks.append(_check(N_("backups"), "ok", N_("last %(when)s (%(archive)s)"), when=Moment(info["last_at"]),
+                             archive=newest.name))
     return info
 
 

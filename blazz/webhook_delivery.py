@@ -13,14 +13,18 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import sqlite3
 import time
+from functools import cache
 from typing import TYPE_CHECKING
 
 import httpx
 
 from blazz import __version__, audit, webhooks
 from blazz.errors import Invalid
+from blazz.i18n import N_
+from blazz.i18n import gettext as _
 from blazz.store import webhooks as store
 from blazz.store import workspaces as ws_store
 from blazz.store.webhooks import Claimed
@@ -47,6 +51,36 @@ KEEP_S = 30 * 24 * 3600.0  # the delivery log keeps a month
 RESPONSE_EXCERPT = 1000  # bytes of the receiver's answer kept in the log
 
 WORKER = audit.Actor(None, "Webhook delivery")
+
+# What the delivery log and a turned-off webhook say. Stored in English (the API returns them as they are);
+# `in_words` reads them back in the reader's language for the Settings page.
+REFUSED = N_("Refused: %(reason)s.")
+NO_ANSWER = N_("No answer within %(seconds)s s.")
+NO_CONNECTION = N_("Could not connect: %(error)s.")
+HTTP_ERROR = N_("The receiver answered HTTP %(status)s.")
+TURNED_OFF = N_("Turned off after %(count)s failed attempts in a row since %(since)s. Last: %(error)s")
+GAVE_UP = N_("The webhook was turned off after failing for too long.")
+STORED = (REFUSED, NO_ANSWER, NO_CONNECTION, HTTP_ERROR, TURNED_OFF, GAVE_UP, webhooks.PAUSED_BEFORE_SENDING,
+          *webhooks.REFUSAL_REASONS)
+
+
+@cache
+def _pattern(message: str) -> re.Pattern[str]:
+    """The English message as a regular expression whose named groups are its placeholders."""
+    parts = re.split(r"%\((\w+)\)s", message)
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)),
+                      re.DOTALL)
+
+
+def in_words(text: str | None) -> str:
+    """A stored delivery error or turn-off reason in the current language (as it is when it is not one of ours)."""
+    if not text:
+        return ""
+    for message in STORED:
+        match = _pattern(message).fullmatch(text)
+        if match:
+            return _(message, **{k: in_words(v) for k, v in match.groupdict().items()})
+    return _(text)  # a service's own message (an Invalid URL...), or anything else unchanged
 
 
 class WebhookDelivery:
@@ -221,16 +255,16 @@ class WebhookDelivery:
         try:
             status, excerpt = await self._post(c)
         except webhooks.UnsafeTarget as exc:
-            error = f"Refused: {exc}."
+            error = REFUSED % {"reason": exc}
         except Invalid as exc:
             error = exc.message
         except httpx.TimeoutException:
-            error = f"No answer within {self.timeout_s:g} s."
+            error = NO_ANSWER % {"seconds": f"{self.timeout_s:g}"}
         except httpx.HTTPError as exc:
-            error = f"Could not connect: {exc or type(exc).__name__}."
+            error = NO_CONNECTION % {"error": exc or type(exc).__name__}
         ok = status is not None and 200 <= status < 300
         if status is not None and not ok:
-            error = f"The receiver answered HTTP {status}."
+            error = HTTP_ERROR % {"status": status}
         duration_ms = int((time.time() - started) * 1000)
         await self._record(ws, c, started, status, excerpt, error, duration_ms, ok)
 
@@ -285,10 +319,10 @@ class WebhookDelivery:
             if (ok or hook is None or hook.status != "active" or hook.failure_streak < self.disable_min_failures
                     or hook.failing_since is None or at - hook.failing_since < self.disable_after_s):
                 return None
-            reason = (f"Turned off after {hook.failure_streak} failed attempts in a row since "
-                      f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(hook.failing_since))}. Last: {error}")
+            reason = TURNED_OFF % {"count": hook.failure_streak, "error": error,
+                                   "since": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(hook.failing_since))}
             store.set_status(conn, hook.id, "disabled", reason, int(at))
-            store.fail_pending(conn, hook.id, "The webhook was turned off after failing for too long.")
+            store.fail_pending(conn, hook.id, GAVE_UP)
             webhooks.audit_insert(conn, WORKER, "webhook.disabled", hook.url, failures=hook.failure_streak,
                                   last_error=error)
             return hook.url

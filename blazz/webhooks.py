@@ -32,6 +32,7 @@ import msgspec
 
 from blazz import audit
 from blazz.errors import Conflict, Invalid, NotFound
+from blazz.i18n import N_
 from blazz.store import audit as audit_store
 from blazz.store import contacts as contacts_store
 from blazz.store import groups as groups_store
@@ -50,6 +51,7 @@ EVENTS = (
     "campaign.completed",
 )
 TEST_EVENT = "webhook.test"  # sent only by "Send test event", to one subscription
+PAUSED_BEFORE_SENDING = N_("The webhook was turned off before this was sent.")  # stored as the delivery's error
 SECRET_PREFIX = "whsec_"
 MAX_URL = 2000
 MAX_WEBHOOKS = 50  # per workspace; each event is stored once per subscription
@@ -67,23 +69,45 @@ METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
 
 
 class UnsafeTarget(Exception):
-    """The URL's host resolves to an address webhooks may not reach (or does not resolve)."""
+    """The URL's host resolves to an address webhooks may not reach (or does not resolve). `str()` says why in
+    English (the delivery log); `msgid` and `params` let a form say it in the reader's language."""
+
+    def __init__(self, message: str, **params: Any):
+        self.msgid, self.params = message, params
+        super().__init__(message % params)
+
+
+# Why an address is refused: in the delivery log (stored in English, read back translated by
+# `webhook_delivery.in_words`) and, as whole sentences, in the form.
+_METADATA = N_("%(ip)s is a cloud metadata address")
+_NOT_HOST = N_("%(ip)s is not a host address")
+_PRIVATE = N_("%(ip)s is a private, loopback or link-local address; allow LAN targets for this webhook to use it")
+_UNRESOLVED = N_("%(host)s could not be resolved")
+REFUSAL_REASONS = (_METADATA, _NOT_HOST, _PRIVATE, _UNRESOLVED)
+# The form's sentences, whole, so translators see the sentence rather than a fragment.
+_REFUSED = {
+    _METADATA: N_("Webhooks cannot be sent there: %(ip)s is a cloud metadata address."),
+    _NOT_HOST: N_("Webhooks cannot be sent there: %(ip)s is not a host address."),
+    _PRIVATE: N_("Webhooks cannot be sent there: %(ip)s is a private, loopback or link-local address; allow LAN "
+                 "targets for this webhook to use it."),
+    _UNRESOLVED: N_("Webhooks cannot be sent there: %(host)s could not be resolved."),
+}
 
 
 # -- URLs and addresses ------------------------------------------------------------------------------------------
 
 
-def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> str | None:
+def address_problem(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, allow_private: bool) -> UnsafeTarget | None:
     """Why webhooks may not post to this address, or None when they may."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     if ip in METADATA_ADDRESSES:
-        return f"{ip} is a cloud metadata address"
+        return UnsafeTarget(_METADATA, ip=str(ip))
     if ip.is_unspecified or ip.is_multicast:
-        return f"{ip} is not a host address"
+        return UnsafeTarget(_NOT_HOST, ip=str(ip))
     if ip.is_global or allow_private:
         return None
-    return (f"{ip} is a private, loopback or link-local address; allow LAN targets for this webhook to use it")
+    return UnsafeTarget(_PRIVATE, ip=str(ip))
 
 
 def clean_url(url: Any) -> tuple[str, str, int]:
@@ -92,7 +116,7 @@ def clean_url(url: Any) -> tuple[str, str, int]:
     if not text:
         raise Invalid("url", "Enter the URL that should receive the events.")
     if len(text) > MAX_URL or any(ord(c) < 33 for c in text):
-        raise Invalid("url", f"Use a URL of at most {MAX_URL} characters without spaces.")
+        raise Invalid("url", "Use a URL of at most %(max)s characters without spaces.", max=MAX_URL)
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -126,13 +150,13 @@ async def safe_addresses(host: str, port: int, allow_private: bool, resolve: Res
     try:
         addresses = await resolve(host, port)
     except (OSError, TimeoutError, UnicodeError) as exc:
-        raise UnsafeTarget(f"{host} could not be resolved") from exc
+        raise UnsafeTarget(_UNRESOLVED, host=host) from exc
     if not addresses:
-        raise UnsafeTarget(f"{host} could not be resolved")
+        raise UnsafeTarget(_UNRESOLVED, host=host)
     for address in addresses:
         problem = address_problem(ipaddress.ip_address(address.split("%")[0]), allow_private)
         if problem:
-            raise UnsafeTarget(problem)
+            raise problem
     return addresses
 
 
@@ -142,7 +166,7 @@ async def check_url(url: Any, allow_private: bool, resolve: Resolver = resolve_h
     try:
         await safe_addresses(host, port, allow_private, resolve)
     except UnsafeTarget as exc:
-        raise Invalid("url", f"Webhooks cannot be sent there: {exc}.") from exc
+        raise Invalid("url", _REFUSED[exc.msgid], **exc.params) from exc
     return text
 
 
@@ -182,7 +206,8 @@ def clean_events(events: Any) -> list[str]:
         raise Invalid("events", "Choose at least one event.")
     unknown = [str(e) for e in events if e not in EVENTS]
     if unknown:
-        raise Invalid("events", f"Unknown event {unknown[0]!r}; choose from: {', '.join(EVENTS)}.")
+        raise Invalid("events", "Unknown event %(event)s; choose from: %(events)s.", event=repr(unknown[0]),
+                      events=", ".join(EVENTS))
     return [e for e in EVENTS if e in events]
 
 
@@ -203,7 +228,7 @@ async def create(ws: Workspace, actor: audit.Actor, url: Any, events: Any, allow
 
     def write(conn: sqlite3.Connection) -> int:
         if conn.execute("SELECT count(*) FROM webhooks").fetchone()[0] >= MAX_WEBHOOKS:
-            raise Conflict(f"A workspace can have at most {MAX_WEBHOOKS} webhooks; delete one first.")
+            raise Conflict("A workspace can have at most %(max)s webhooks; delete one first.", max=MAX_WEBHOOKS)
         hook_id = store.insert(conn, url, description, events, secret, bool(allow_private), int(time.time()))
         audit_insert(conn, actor, "webhook.created", url, events=events, allow_private=bool(allow_private))
         return hook_id
@@ -251,7 +276,7 @@ async def update(ws: Workspace, actor: audit.Actor, webhook_id: int, **changes: 
             audit_insert(conn, actor, "webhook.enabled", current.url)
         elif active is False and current.status == "active":
             store.set_status(conn, webhook_id, "paused", None, now)
-            store.fail_pending(conn, webhook_id, "The webhook was turned off before this was sent.")
+            store.fail_pending(conn, webhook_id, PAUSED_BEFORE_SENDING)
             audit_insert(conn, actor, "webhook.paused", current.url)
 
     await ws.db.execute_write_fn(write)
@@ -452,13 +477,14 @@ class EventInfo:
     description: str
 
 
+# Descriptions are English (the API lists them as they are); the Settings page shows them translated.
 EVENT_INFO = (
-    EventInfo("message.received", "A customer wrote to one of your numbers"),
-    EventInfo("message.sent", "A message left through WhatsApp"),
-    EventInfo("message.status", "A sent message was delivered, read or failed"),
-    EventInfo("contact.created", "A contact was added"),
-    EventInfo("contact.updated", "A contact's details or opt-out changed"),
-    EventInfo("conversation.assigned", "A conversation was given to a teammate"),
-    EventInfo("conversation.resolved", "A conversation was marked resolved"),
-    EventInfo("campaign.completed", "A campaign finished sending"),
+    EventInfo("message.received", N_("A customer wrote to one of your numbers")),
+    EventInfo("message.sent", N_("A message left through WhatsApp")),
+    EventInfo("message.status", N_("A sent message was delivered, read or failed")),
+    EventInfo("contact.created", N_("A contact was added")),
+    EventInfo("contact.updated", N_("A contact's details or opt-out changed")),
+    EventInfo("conversation.assigned", N_("A conversation was given to a teammate")),
+    EventInfo("conversation.resolved", N_("A conversation was marked resolved")),
+    EventInfo("campaign.completed", N_("A campaign finished sending")),
 )

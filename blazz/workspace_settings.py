@@ -49,7 +49,7 @@ async def update(db: Database, **changes: Any) -> WorkspaceSettings:
     clean: dict[str, Any] = {}
     for key, value in changes.items():
         if key not in _CHECKS:
-            raise Invalid(key, f"There is no setting named {key}.")
+            raise Invalid(key, "There is no setting named %(name)s.", name=key)
         checked = _CHECKS[key](value)
         clean[key] = list(checked) if isinstance(checked, tuple) else checked
     await ws_settings.put_many(db, clean)
@@ -78,7 +78,7 @@ def check_opt_out_words(value: Any) -> tuple[str, ...]:
         if word not in words:
             words.append(word)
     if len(words) > MAX_OPT_OUT_WORDS:
-        raise Invalid("opt_out_words", f"Use at most {MAX_OPT_OUT_WORDS} opt-out words.")
+        raise Invalid("opt_out_words", "Use at most %(max)s opt-out words.", max=MAX_OPT_OUT_WORDS)
     return tuple(words)
 
 

@@ -59,7 +59,7 @@ class BackupController(Controller):
         except backup.BackupError as exc:
             _remove(scratch)
             log.warning("backup download failed: %s", exc, extra={"workspace": ws.slug})
-            raise BackupUnavailable(str(exc)) from exc
+            raise BackupUnavailable(exc.msgid, **exc.params) from exc
         except BaseException:
             _remove(scratch)
             raise

@@ -3,22 +3,40 @@ send a test event, redeliver, pause, turn back on, delete, and how a receiver ve
 
 from __future__ import annotations
 
-import json
-
 from litestar import Controller, Request, get, post
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery
 from litestar.plugins.htmx import ClientRedirect, HTMXTemplate
 from litestar.response import Template
 
-from blazz import webhooks
+from blazz import webhook_delivery, webhooks
 from blazz.errors import Invalid
 from blazz.web.context import CurrentWorkspace, fragment, page, provide_membership, provide_workspace
 from blazz.web.guards import member_guard, requires
+from blazz.web.toasts import toast
 from blazz.web.workspace_pages import actor_of
 from blazz.workspaces import Workspace
 
 LOG_PAGE = 50
+
+# How a receiver checks the signature, shown under "Checking that a delivery came from Blazz" (code: not translated).
+VERIFY_EXAMPLES = (
+    """import hashlib, hmac, time
+
+def verify(secret: str, body: bytes, timestamp: str, signature: str) -> bool:
+    if abs(time.time() - int(timestamp)) > 300:
+        return False
+    signed = timestamp.encode() + b"." + body
+    expected = "v1=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature)""",
+    """const crypto = require("crypto");
+function verify(secret, rawBody, timestamp, signature) {
+  if (Math.abs(Date.now() / 1000 - Number(timestamp)) > 300) return false;
+  const expected = "v1=" + crypto.createHmac("sha256", secret).update(timestamp + ".").update(rawBody).digest("hex");
+  return expected.length === signature.length &&
+    crypto.timingSafeEqual(Buffer.from(expected), Buffer.from(signature));
+}""",
+)
 
 
 def _form_values(form) -> dict:
@@ -30,10 +48,6 @@ def _form_values(form) -> dict:
     }
 
 
-def _toast(message: str, level: str = "success") -> dict:
-    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}})}
-
-
 class WebhooksController(Controller):
     path = "/w/{slug:str}/settings/webhooks"
     guards = [member_guard]
@@ -42,7 +56,8 @@ class WebhooksController(Controller):
 
     async def _list_context(self, ws: Workspace, **extra) -> dict:
         context = {"ws": ws, "hooks": await webhooks.list_page(ws, None, webhooks.MAX_WEBHOOKS),
-                   "events": webhooks.EVENT_INFO, "form": {"events": []}, "errors": {}, "created": None}
+                   "events": webhooks.EVENT_INFO, "form": {"events": []}, "errors": {}, "created": None,
+                   "in_words": webhook_delivery.in_words}
         context.update(extra)
         return context
 
@@ -50,11 +65,12 @@ class WebhooksController(Controller):
         hook = await webhooks.get(ws, webhook_id)
         rows = await webhooks.deliveries(ws, webhook_id, before, LOG_PAGE + 1)
         return {"ws": ws, "hook": hook, "deliveries": rows[:LOG_PAGE],
-                "older": rows[LOG_PAGE - 1].id if len(rows) > LOG_PAGE else None, "before": before}
+                "older": rows[LOG_PAGE - 1].id if len(rows) > LOG_PAGE else None, "before": before,
+                "in_words": webhook_delivery.in_words}
 
     @get("/", **requires("admin"))
     async def index(self, request: Request, ws: CurrentWorkspace) -> Template:
-        return page(request, "settings/webhooks.html", **await self._list_context(ws))
+        return page(request, "settings/webhooks.html", verify_examples=VERIFY_EXAMPLES, **await self._list_context(ws))
 
     @post("/", **requires("admin"))
     async def create(self, request: Request, ws: CurrentWorkspace) -> Template:
@@ -73,7 +89,7 @@ class WebhooksController(Controller):
         form = {"url": ctx["hook"].url, "events": list(ctx["hook"].events),
                 "allow_private": ctx["hook"].allow_private, "description": ctx["hook"].description}
         return page(request, "settings/webhook.html", events=webhooks.EVENT_INFO, form=form, errors={},
-                    saved=False, **ctx)
+                    saved=False, verify_examples=VERIFY_EXAMPLES, **ctx)
 
     @get("/{webhook_id:int}/log", **requires("admin"))
     async def log(self, ws: CurrentWorkspace, webhook_id: FromPath[int],
@@ -103,7 +119,7 @@ class WebhooksController(Controller):
         await webhooks.send_test(ws, actor_of(request), webhook_id)
         ctx = await self._log_context(ws, webhook_id)
         return HTMXTemplate(template_name="settings/_webhook_log.html", context=ctx,
-                            headers=_toast("Test event queued; it appears below when the receiver answers."))
+                            headers=toast("Test event queued; it appears below when the receiver answers."))
 
     @post("/{webhook_id:int}/deliveries/{delivery_id:int}/redeliver", **requires("admin"))
     async def redeliver(self, request: Request, ws: CurrentWorkspace, webhook_id: FromPath[int],
@@ -111,13 +127,14 @@ class WebhooksController(Controller):
         await webhooks.redeliver(ws, actor_of(request), webhook_id, delivery_id)
         ctx = await self._log_context(ws, webhook_id)
         return HTMXTemplate(template_name="settings/_webhook_log.html", context=ctx,
-                            headers=_toast("Redelivery queued."))
+                            headers=toast("Redelivery queued."))
 
     @get("/{webhook_id:int}/deliveries/{delivery_id:int}", **requires("admin"))
     async def delivery(self, ws: CurrentWorkspace, webhook_id: FromPath[int],
                        delivery_id: FromPath[int]) -> Template:
         found, body, attempts = await webhooks.delivery_detail(ws, webhook_id, delivery_id)
-        return fragment("settings/_delivery.html", ws=ws, d=found, body=body, attempts=attempts)
+        return fragment("settings/_delivery.html", ws=ws, d=found, body=body, attempts=attempts,
+                        in_words=webhook_delivery.in_words)
 
     @post("/{webhook_id:int}/delete", status_code=200, **requires("admin"))
     async def delete(self, request: Request, ws: CurrentWorkspace, webhook_id: FromPath[int]) -> ClientRedirect:

@@ -52,8 +52,9 @@ async def test_csv_export_follows_filters_and_is_itself_audited(client, owner):
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     assert "attachment" in r.headers["content-disposition"]
     rows = list(csv.reader(io.StringIO(r.text)))
-    assert rows[0] == ["time", "time_utc", "who", "action", "target", "details"]
+    assert rows[0] == ["time", "time_utc", "who", "action", "target", "details", "description"]
     assert [row[3] for row in rows[1:]] == ["workspace.renamed"]
+    assert rows[1][6] == "Workspace renamed"  # the code stays stable; the description is for people
     assert 'new: Toko, "Baru"' in rows[1][5] and rows[1][2] == OWNER_EMAIL
     r = await client.get(f"/w/{owner.slug}/settings/audit?action=audit")
     assert "audit.exported" in r.text
