@@ -8,6 +8,7 @@ from litestar import Controller, Request, get
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.template import TemplateEngineProtocol
 
+from blazz import i18n
 from blazz.bus import BusEvent
 from blazz.web.context import membership_of, runtime_of
 from blazz.web.guards import member_guard
@@ -28,12 +29,14 @@ FRAGMENTS: dict[str, str] = {
 
 
 def render_event(engine: TemplateEngineProtocol, event: BusEvent) -> str:
-    """Render once per event, however many tabs receive it."""
-    html = event.rendered.get("html")
+    """Render once per event and language (each stream renders in its tab's language), however many tabs receive
+    it."""
+    key = "html:" + i18n.current()
+    html = event.rendered.get(key)
     if html is None:
         template = FRAGMENTS.get(event.name)
         html = engine.get_template(template).render(**event.data) if template else ""
-        event.rendered["html"] = html
+        event.rendered[key] = html
     return html
 
 

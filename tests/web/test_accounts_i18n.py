@@ -8,6 +8,7 @@ import json
 from blazz import accounts, i18n
 from tests.web.test_accounts_page import act, add, card_of, state_of, until, workspace
 from tests.web.test_api_base import make_token
+from tests.web.test_events_stream import live_server, logged_in, read_events  # noqa: F401 (fixture)
 
 ID = {"Accept-Language": "id-ID,id;q=0.9,en;q=0.5"}
 
@@ -82,3 +83,28 @@ def test_engine_sentences_are_translated_with_their_details():
     assert accounts.engine_text("WhatsApp refused the connection. Reconnecting.") == (
         "WhatsApp refused the connection. Reconnecting.")
     assert accounts.engine_text(None) == ""
+
+
+async def test_live_cards_reach_each_tab_in_its_own_language(live_server):  # noqa: F811
+    base, app = live_server
+    owner = await logged_in(base, True, "owner@shop.test")
+    rt = app.state.runtime
+    ws = await rt.workspace_by_slug("shop-a")
+    async with owner.stream("GET", "/w/shop-a/events", headers=ID) as indonesian, \
+            owner.stream("GET", "/w/shop-a/events", headers={"Accept-Language": "en"}) as english:
+        id_lines, en_lines = indonesian.aiter_lines(), english.aiter_lines()
+        assert (await read_events(id_lines, 1, 5))[0][0] == "hello"
+        assert (await read_events(en_lines, 1, 5))[0][0] == "hello"
+        await until(lambda: _subscribed(rt, ws.id, 2))
+        r = await owner.post("/w/shop-a/accounts/", data={"name": "Shop front", "engine": "sandbox"},
+                             headers={"x-csrftoken": owner.cookies["blazz_csrf"], "hx-request": "true"})
+        assert r.status_code == 200, r.text
+        id_cards = [data for name, data in await read_events(id_lines, 1, 5) if name == "account.state"]
+        en_cards = [data for name, data in await read_events(en_lines, 1, 5) if name == "account.state"]
+        assert id_cards and "Tidak tersambung" in id_cards[0] and "Not connected" not in id_cards[0]
+        assert en_cards and "Not connected" in en_cards[0] and "Tidak tersambung" not in en_cards[0]
+    await owner.aclose()
+
+
+async def _subscribed(rt, workspace_id: int, count: int) -> bool:
+    return rt.bus.subscribers(workspace_id) >= count
