@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -86,6 +87,14 @@ LOGIN_REASONS = {
     "wrong 2FA code": N_("wrong 2FA code"),
 }
 
+# Parts of Blazz that act on their own, as they sign the log (people sign with their email).
+SYSTEM_ACTORS = {
+    "Webhook delivery": N_("Webhook delivery"),
+    "command line": N_("command line"),
+}
+API_ACTOR = N_("API token '%(name)s'")  # blazz.web.api: audit.Actor(None, f"API token '{name}'")
+_API_ACTOR = re.compile(r"API token '(.*)'", re.DOTALL)
+
 
 def action_label(code: str) -> str:
     """The action in the reader's language ("Workspace renamed"), or its code when it has no label yet."""
@@ -94,6 +103,14 @@ def action_label(code: str) -> str:
 
 def group_label(group: str) -> str:
     return _(GROUP_LABELS[group]) if group in GROUP_LABELS else group.replace("_", " ").capitalize()
+
+
+def actor_label(actor: str) -> str:
+    if actor in SYSTEM_ACTORS:
+        return _(SYSTEM_ACTORS[actor])
+    if match := _API_ACTOR.fullmatch(actor):
+        return _(API_ACTOR, name=match.group(1))
+    return actor
 
 
 def details_label(row: AuditRow) -> str:
@@ -162,7 +179,8 @@ class AuditPageController(Controller):
         template = "settings/_audit_rows.html" if request.headers.get("hx-request") else "settings/audit.html"
         return page(request, template, ws=ws, rows=rows, action=action, person=user_id, groups=groups,
                     kinds=kinds, members=members, limit=PAGE_ROWS, tz=tz, action_label=action_label,
-                    group_label=group_label, details_label=details_label, query=request.url.query or "")
+                    group_label=group_label, details_label=details_label,
+                    actor_label=actor_label, query=request.url.query or "")
 
     @get("/export.csv", **requires("admin"))
     async def export(self, request: Request, ws: CurrentWorkspace) -> Response:

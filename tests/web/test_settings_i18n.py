@@ -54,9 +54,15 @@ async def test_webhooks_page_refusal_and_event_descriptions_in_indonesian(client
 async def test_audit_log_shows_actions_in_words_and_keeps_codes(client, owner):
     await form_post(client, f"/w/{owner.slug}/settings/", {"name": "Toko Baru", "timezone": "Asia/Jakarta"},
                     htmx=True)
+    r = await form_post(client, f"/w/{owner.slug}/settings/api-tokens/", {"name": "Kasir", "role": "admin"}, htmx=True)
+    token = re.search(r"blz_[\w-]+", r.text).group(0)
+    r = await client.post("/api/v1/webhooks", headers={"Authorization": f"Bearer {token}"},
+                          json={"url": "http://127.0.0.1:9/hook", "events": ["contact.created"], "allow_private": True})
+    assert r.status_code == 201, r.text
     r = await client.get(f"/w/{owner.slug}/settings/audit", headers=ID)
     assert r.status_code == 200
     assert "Nama ruang kerja diubah" in r.text and "Workspace renamed" not in r.text
+    assert "token API &#39;Kasir&#39;" in r.text and "Webhook ditambahkan" in r.text  # the API as the actor
     assert "Berhasil masuk" in r.text  # the owner's own sign-in
     assert 'title="workspace.renamed"' in r.text and 'value="workspace"' in r.text  # codes stay for filters
     r = await client.get(f"/w/{owner.slug}/settings/audit")
