@@ -42,6 +42,8 @@ CLOUD_MISSING = {
 }
 SANDBOX_OPTIONAL = ("phone", "linked", "name", "qr_rotate_s")  # see blazz/whatsapp/sandbox.py
 SECRET_SETTINGS = ("access_token", "app_secret", "verify_token")
+# Stored as the failure of the messages a deleted number still had to send (catalog id: translated when shown).
+NUMBER_REMOVED = N_("Not sent: this WhatsApp number was removed from Blazz.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +261,7 @@ async def delete(ws: Workspace, account_id: int) -> None:
     # Nothing will ever send what was waiting for this number: say so on each message instead of leaving it queued.
     waiting = await outbox_store.pending_message_ids(ws.db, account.id)
     if waiting:
-        await outbox.cancel(ws, waiting, "Not sent: this WhatsApp number was removed from Blazz.")
+        await outbox.cancel(ws, waiting, NUMBER_REMOVED)
     ws.bus.publish(ws.id, "account.deleted", ws=ws, account_id=account.id)
     if account.is_default and (heir := await accounts_store.default(ws.db)) is not None:
         await publish_state(ws, heir.id)  # the default moved to another number
