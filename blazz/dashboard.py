@@ -15,6 +15,7 @@ from blazz.workspaces import Workspace
 RANGES = (7, 30, 90)  # days the picker offers; 30 when nothing is chosen
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+QUANTILES = (0.5, 0.9)  # median and p90 of the reply and resolution times
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +39,8 @@ class Dashboard:
     start: date
     end: date  # inclusive
     days: list[Day]
-    first_response: Timing
-    resolution: Timing
+    first_response: Timing  # customers' waits for the team's first reply, per wait started in the range
+    resolution: Timing  # resolved_at - created_at of the conversations resolved in the range
     agents: list[store.AgentActivity]
     accounts: list[store.AccountHealth]
     campaigns: list[store.CampaignRates]
@@ -52,10 +53,6 @@ def percentile(values: list[int], q: float) -> int | None:
         return None
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
-
-
-def timing(values: list[int]) -> Timing:
-    return Timing(len(values), percentile(values, 0.5), percentile(values, 0.9))
 
 
 def date_range(tz: ZoneInfo, days: int | None = None, start: str | None = None,
@@ -73,35 +70,43 @@ def date_range(tz: ZoneInfo, days: int | None = None, start: str | None = None,
     return first, last
 
 
+def bounds(tz: ZoneInfo, first: date, last: date, now: int | None = None) -> tuple[int, int, int]:
+    """(start, end, UTC offset) in epoch seconds for days `first`..`last`: from the first local midnight to the one
+    after the last day, or to just after `now`. One offset for the whole range: day buckets shift by an hour across a
+    DST change, which charts can bear."""
+    now = int(time.time()) if now is None else now
+    start = int(datetime.combine(first, datetime.min.time(), tz).timestamp())
+    end = min(int(datetime.combine(last + timedelta(days=1), datetime.min.time(), tz).timestamp()), now + 1)
+    return start, end, int(datetime.now(tz).utcoffset().total_seconds())
+
+
 async def build(ws: Workspace, first: date, last: date) -> Dashboard:
     """Every number on the dashboard for days `first`..`last` (inclusive) in the workspace's timezone."""
     tz = ZoneInfo((await workspace_settings.load(ws.db)).timezone)
-    start = int(datetime.combine(first, datetime.min.time(), tz).timestamp())
-    end = min(int(datetime.combine(last + timedelta(days=1), datetime.min.time(), tz).timestamp()),
-              int(time.time()) + 1)
-    # One offset for the whole range: day buckets shift by an hour across a DST change, which charts can bear.
-    offset = int(datetime.now(tz).utcoffset().total_seconds())
-    per_day = {c.day: c for c in await store.messages_per_day(ws.db, start, end, offset)}
-    conv = await store.conversations_per_day(ws.db, start, end, offset)
+    now = int(time.time())
+    start, end, offset = bounds(tz, first, last, now)
+    per_day = {c.day: c for c in await store.days(ws.db, start, end, offset)}
     days = []
     d = first
     while d <= last:
-        n = (d - date(1970, 1, 1)).days
-        m = per_day.get(n)
-        opened, resolved = conv.get(n, (0, 0))
-        days.append(Day(d, m.incoming if m else 0, m.outgoing if m else 0, opened, resolved))
+        c = per_day.get((d - date(1970, 1, 1)).days)
+        days.append(Day(d, c.incoming, c.outgoing, c.opened, c.resolved) if c else Day(d, 0, 0, 0, 0))
         d += timedelta(days=1)
     board = Dashboard(
         first, last, days,
-        first_response=timing(await store.first_response_times(ws.db, start, end)),
-        resolution=timing(await store.resolution_times(ws.db, start, end)),
-        agents=await store.agent_activity(ws.db, start, end),
+        first_response=_timing(await store.reply_times(ws.db, start, end, QUANTILES)),
+        resolution=_timing(await store.resolution_times(ws.db, start, end, QUANTILES)),
+        agents=await store.agent_activity(ws.db, start, end, now),
         accounts=await store.account_health(ws.db, start, end),
         campaigns=await store.campaign_rates(ws.db, start, end),
     )
     board.totals = {"incoming": sum(x.incoming for x in days), "outgoing": sum(x.outgoing for x in days),
                     "opened": sum(x.opened for x in days), "resolved": sum(x.resolved for x in days)}
     return board
+
+
+def _timing(found: store.Percentiles) -> Timing:
+    return Timing(found.count, *found.values)
 
 
 def duration(seconds: int | None) -> str:
