@@ -171,8 +171,10 @@ def _serve_args(parser: argparse.ArgumentParser, top: bool = False, port_help: s
 
 def _network_args(parser: argparse.ArgumentParser) -> None:
     """LAN and HTTPS flags: who may reach this server and how its cookies travel."""
-    parser.add_argument("--lan", action="store_true",
-                        help="listen on all interfaces so staff on your Wi-Fi can open it (also a Settings toggle)")
+    parser.add_argument("--lan", action=argparse.BooleanOptionalAction, default=None,
+                        help="listen on all interfaces so staff on your Wi-Fi can open it, or (--no-lan) only on this "
+                             "computer; for this start, whatever the switch in Settings says (without either flag, "
+                             "the switch decides)")
     parser.add_argument("--secure-cookies", action="store_true",
                         help="mark login cookies Secure: use when people reach Blazz only through HTTPS")
     parser.add_argument("--trust-proxy", metavar="ADDRESSES", default=None,
@@ -372,10 +374,13 @@ def _bind_for(settings: Settings, mode: str, port: int | None) -> socket.socket:
 
 
 def apply_network(args: argparse.Namespace, settings: Settings) -> None:
-    """Where to listen: --host, else all interfaces with --lan or the saved Settings toggle, else loopback only."""
-    settings.lan = bool(args.lan) or (args.host is None and lan.remembered(settings.data_dir))
-    settings.host = args.host or (lan.ALL_INTERFACES if settings.lan else lan.LOOPBACK)
-    settings.lan = settings.lan or settings.host in (lan.ALL_INTERFACES, "::")
+    """Where to listen: --host; else --lan/--no-lan for this start; else the Settings switch; else loopback only."""
+    if args.host:
+        settings.host = args.host
+        settings.lan = bool(args.lan) or args.host in (lan.ALL_INTERFACES, "::")
+    else:
+        settings.lan = lan.chosen(args.lan, settings.data_dir)
+        settings.host = lan.ALL_INTERFACES if settings.lan else lan.LOOPBACK
     settings.secure_cookies = bool(args.secure_cookies)
 
 

@@ -1,7 +1,10 @@
 """LAN mode: the addresses staff on the same network open, a QR code for phones, and the owner's saved choice.
 
-The Settings page calls `status()` to show the URLs and `remember()` for its toggle; `blazz serve` and
-`blazz desktop` read `remembered()` before they bind, so the choice applies from the next start.
+The Settings page calls `status()` to show the URLs and `remember()` for its switch; `blazz serve` and
+`blazz desktop` ask `chosen()` before they bind, so a change applies from the next start. A flag given at the start
+wins for that start: `--lan` listens on the network and `--no-lan` keeps Blazz to this computer whatever the switch
+says (and `--host` names the address outright); without a flag the switch decides. The running server is not moved:
+switching its listening address while people are signed in from phones would drop them mid-work.
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ class LanStatus:
     remembered: bool  # what the toggle saved; differs from `enabled` until the next start
     urls: list[LanUrl]  # empty when disabled or when no network is up
     warning: str = STAFF_WARNING
+
+    @property
+    def restart_needed(self) -> bool:
+        """The switch asks for something else than this start does (changed since, or a start flag won)."""
+        return self.enabled != self.remembered
 
 
 def lan_addresses() -> list[str]:
@@ -79,6 +87,11 @@ def remembered(data_dir: Path) -> bool:
         return json.loads((data_dir / PREFERENCE_FILE).read_text()).get("lan") is True
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def chosen(flag: bool | None, data_dir: Path) -> bool:
+    """Whether a start listens on the network: `--lan`/`--no-lan` when given (the flag wins), else the saved switch."""
+    return remembered(data_dir) if flag is None else flag
 
 
 def remember(data_dir: Path, enabled: bool) -> None:

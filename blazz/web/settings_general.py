@@ -1,7 +1,8 @@
 """Settings → General: the workspace's name, timezone, phone region and opt-out words, with LAN access and backups.
 
 `SettingsController` in `workspace_pages` routes the page here; every field is checked before anything is stored,
-so a bad timezone (or any other bad field) leaves the workspace exactly as it was.
+so a bad timezone (or any other bad field) leaves the workspace exactly as it was. The LAN switch is the owner's: it
+decides whether phones and other computers on the Wi-Fi can open Blazz from its next start (see blazz/lan.py).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from litestar.response import Template
 
 from blazz import audit, backup, lan, phones, workspace_settings, workspaces
 from blazz.errors import Invalid
+from blazz.i18n import gettext as _
 from blazz.store.workspaces import Membership
 from blazz.web.context import fragment, page, runtime_of
-from blazz.workspaces import Workspace
+from blazz.workspaces import Workspace, has_role
 
 FIELDS = ("timezone", "default_region", "opt_out_words")
 
@@ -50,7 +52,32 @@ async def show(request: Request, ws: Workspace) -> Template:
     current = await workspace_settings.load(ws.db)
     side = await asyncio.to_thread(_side_panels, request)
     return page(request, "settings/general.html", ws=ws, form=_form_of(ws.name, current), errors={}, saved=False,
-                **side, **_choices())
+                can_switch_lan=_is_owner(request), lan_saved=False, lan_error=None, **side, **_choices())
+
+
+def _is_owner(request: Request) -> bool:
+    membership = request.state.get("membership")
+    return membership is not None and has_role(membership.role, "owner")
+
+
+LAN_VALUES = {"on": True, "true": True, "1": True, "off": False, "false": False, "0": False, "": False}
+
+
+async def save_lan(request: Request, ws: Workspace) -> Template:
+    """The owner's LAN switch: saved for the next start (a checkbox sends "on", or nothing when cleared)."""
+    settings = runtime_of(request).settings
+    value = str((await request.form()).get("lan", "")).strip().lower()
+    if value not in LAN_VALUES:
+        status = await asyncio.to_thread(lan.status, settings)
+        return fragment("settings/_lan.html", 422, ws=ws, lan=status, can_switch_lan=True, lan_saved=False,
+                        lan_error=_("Choose on or off."))
+    before = lan.remembered(settings.data_dir)
+    await asyncio.to_thread(lan.remember, settings.data_dir, LAN_VALUES[value])
+    if before != LAN_VALUES[value]:
+        await audit.record(ws, audit.Actor(request.user.id, request.user.email), "workspace.settings_changed",
+                           ws.slug, fields=["lan"], lan={"old": before, "new": LAN_VALUES[value]})
+    status = await asyncio.to_thread(lan.status, settings)
+    return fragment("settings/_lan.html", ws=ws, lan=status, can_switch_lan=True, lan_saved=True, lan_error=None)
 
 
 def _check_all(form: dict[str, str], current_name: str) -> tuple[str, dict[str, Any], dict[str, str]]:

@@ -69,6 +69,10 @@ class SettingsController(Controller):
     async def save_general(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Template:
         return await settings_general.save(request, ws, me)
 
+    @post("/lan", **requires("owner"))
+    async def save_lan(self, request: Request, ws: CurrentWorkspace) -> Template:
+        return await settings_general.save_lan(request, ws)
+
     @get("/members", **requires("admin"))
     async def members(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Template:
         ctx = await self._members_context(request, ws)
