@@ -29,7 +29,7 @@ def clean(shortcut: str, title: str, body: str) -> tuple[str, str, str]:
     if not body:
         raise Invalid("body", "Write the reply.")
     if len(body) > MAX_BODY:
-        raise Invalid("body", f"A reply can be at most {MAX_BODY:,} characters.")
+        raise Invalid("body", "A reply can be at most %(max)s characters.", max=MAX_BODY)
     return shortcut, title, body
 
 
@@ -49,8 +49,8 @@ async def create(ws: Workspace, shortcut: str, title: str, body: str, created_by
 
     def write(conn: sqlite3.Connection) -> int:
         if store.shortcut_taken(conn, shortcut):
-            raise Conflict(f"/{shortcut} is already a canned reply; choose another shortcut.",
-                           details={"shortcut": "taken"})
+            raise Conflict("/%(shortcut)s is already a canned reply; choose another shortcut.",
+                           details={"shortcut": "taken"}, shortcut=shortcut)
         return store.insert(conn, shortcut, title, body, created_by, int(time.time()))
 
     return await get(ws, await ws.db.execute_write_fn(write))
@@ -61,8 +61,8 @@ async def update(ws: Workspace, reply_id: int, shortcut: str, title: str, body: 
 
     def write(conn: sqlite3.Connection) -> bool:
         if store.shortcut_taken(conn, shortcut, other_than=reply_id):
-            raise Conflict(f"/{shortcut} is already a canned reply; choose another shortcut.",
-                           details={"shortcut": "taken"})
+            raise Conflict("/%(shortcut)s is already a canned reply; choose another shortcut.",
+                           details={"shortcut": "taken"}, shortcut=shortcut)
         return store.update(conn, reply_id, shortcut, title, body, int(time.time()))
 
     if not await ws.db.execute_write_fn(write):

@@ -24,6 +24,7 @@ from typing import Any
 
 from blazz import cloud_templates, message_webhooks, outbox, templates
 from blazz.errors import Invalid, NotFound
+from blazz.i18n import N_
 from blazz.store import accounts as accounts_store
 from blazz.store import inbox_queries as q
 from blazz.store import ws_settings
@@ -43,7 +44,25 @@ MAX_NOTE = 4096
 SETTINGS = {"agents_assigned_only": "inbox.agents_assigned_only", "auto_assign": "inbox.auto_assign"}
 VIEWS = ("all", "mine", "unassigned")
 STATUS_FILTERS = ("open", "pending", "resolved", "all")
-STATUS_WORDS = {"open": "reopened", "pending": "marked as pending", "resolved": "resolved"}
+# Event lines: the English text is stored (the API reads it); the meta keeps which sentence and the names, so the
+# thread shows the line in the reader's language (blazz.web.inbox_view.event_text).
+EVENT_LINES = {
+    "took": N_("%(by)s took this conversation"),
+    "assigned": N_("%(by)s assigned this conversation to %(name)s"),
+    "unassigned": N_("%(by)s unassigned %(name)s"),
+    "auto": N_("Assigned to %(name)s automatically"),
+    "open": N_("%(by)s reopened this conversation"),
+    "pending": N_("%(by)s marked as pending this conversation"),
+    "resolved": N_("%(by)s resolved this conversation"),
+    "customer_reopened": N_("Reopened: the customer wrote again"),
+}
+FORMER_MEMBER = "a former member"
+
+
+def event_meta(line: str, **meta: Any) -> tuple[str, dict[str, Any]]:
+    """The English text of an event line and its meta (which sentence, with the names filled in)."""
+    names = {"by": meta.get("by_name") or FORMER_MEMBER, "name": meta.get("name") or FORMER_MEMBER}
+    return EVENT_LINES[line] % names, {**meta, "line": line}
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +364,7 @@ async def add_note(ws: Workspace, agent: Agent, conversation_id: int, text: str,
     if not body:
         raise Invalid("text", "Write the note first.")
     if len(body) > MAX_NOTE:
-        raise Invalid("text", f"A note can be at most {MAX_NOTE:,} characters.")
+        raise Invalid("text", "A note can be at most %(max)s characters.", max=MAX_NOTE)
     mentions = [u for u in mentioned(body, team) if u != agent.user_id]
     message_id = await add_line(ws, conversation_id, "note", body, agent.user_id,
                                 {"mentions": mentions} if mentions else {})
@@ -364,13 +383,12 @@ async def assign(ws: Workspace, agent: Agent, conversation_id: int, assignee_id:
     if conv.assignee_id == assignee_id:
         return conv
     if assignee_id is None:
-        body = f"{agent.name} unassigned {team.get(conv.assignee_id, 'a former member')}"
-    elif assignee_id == agent.user_id:
-        body = f"{agent.name} took this conversation"
+        line, name = "unassigned", team.get(conv.assignee_id)  # None: they left the team
     else:
-        body = f"{agent.name} assigned this conversation to {team[assignee_id]}"
-    await add_line(ws, conversation_id, "event", body, agent.user_id,
-                   {"event": "assigned", "assignee_id": assignee_id, "by": agent.user_id},
+        line, name = ("took" if assignee_id == agent.user_id else "assigned"), team[assignee_id]
+    body, meta = event_meta(line, event="assigned", assignee_id=assignee_id, by=agent.user_id, by_name=agent.name,
+                            name=name)
+    await add_line(ws, conversation_id, "event", body, agent.user_id, meta,
                    lambda conn, now: q.set_assignee(conn, conversation_id, assignee_id))
     updated = await q.conversation(ws.db, conversation_id)
     await message_webhooks.conversation_event(ws, "conversation.assigned", updated, agent.user_id, agent.name,
@@ -385,8 +403,8 @@ async def set_status(ws: Workspace, agent: Agent, conversation_id: int, status: 
     conv = await conversation(ws, agent, conversation_id)
     if conv.status == status:
         return conv
-    await add_line(ws, conversation_id, "event", f"{agent.name} {STATUS_WORDS[status]} this conversation",
-                   agent.user_id, {"event": "status", "status": status, "by": agent.user_id},
+    body, meta = event_meta(status, event="status", status=status, by=agent.user_id, by_name=agent.name)
+    await add_line(ws, conversation_id, "event", body, agent.user_id, meta,
                    lambda conn, now: q.set_status(conn, conversation_id, status, now))
     updated = await q.conversation(ws.db, conversation_id)
     if status == "resolved":

@@ -60,8 +60,8 @@ async def _after_inbound(ws: Workspace, conversation_ids: list[int]) -> None:
         if conv is None:
             continue
         if conv.status == "open" and await q.last_status_event(ws.db, conversation_id) == "resolved":
-            await inbox.add_line(ws, conversation_id, "event", "Reopened: the customer wrote again", None,
-                                 {"event": "status", "status": "open", "by": None})
+            body, meta = inbox.event_meta("customer_reopened", event="status", status="open", by=None)
+            await inbox.add_line(ws, conversation_id, "event", body, None, meta)
         if auto and conv.assignee_id is None and conv.status != "resolved":
             pick = await least_loaded(ws)
             if pick is None:
@@ -72,9 +72,10 @@ async def _after_inbound(ws: Workspace, conversation_ids: list[int]) -> None:
                 if not q.assign_if_unassigned(conn, cid, uid):
                     raise _Taken
 
+            body, meta = inbox.event_meta("auto", event="assigned", assignee_id=user_id, by=None, auto=True,
+                                          name=name)
             try:
-                await inbox.add_line(ws, conversation_id, "event", f"Assigned to {name} automatically", None,
-                                     {"event": "assigned", "assignee_id": user_id, "by": None, "auto": True}, take)
+                await inbox.add_line(ws, conversation_id, "event", body, None, meta, take)
             except _Taken:
                 continue
 

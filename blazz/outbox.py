@@ -35,6 +35,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from blazz import media as media_service
 from blazz import phones, workspace_settings
 from blazz.errors import Conflict, DomainError, Invalid, NotFound
+from blazz.i18n import N_
 from blazz.store import accounts as accounts_store
 from blazz.store import contacts as contacts_store
 from blazz.store import conversations as conversations_store
@@ -55,7 +56,7 @@ SOURCE_LANES: dict[str, Lane] = {"agent": "urgent", "api": "urgent", "automation
                                  "campaign": "campaign"}
 MAX_TEXT = 4096  # WhatsApp's longest text message (Cloud API text.body limit); captions share it here
 ENQUEUE_CHUNK = 1000  # campaign recipients per transaction: short writes, so agent replies never wait long
-CANCELLED = "Cancelled before it was sent."
+CANCELLED = N_("Cancelled before it was sent.")  # stored in English; pages translate it when they show it
 
 
 class OptedOut(DomainError):
@@ -333,7 +334,8 @@ def _clean_text(text: str | None, *, required: bool) -> str:
     if required and not text:
         raise Invalid("text", "Write a message first.")
     if len(text) > MAX_TEXT:
-        raise Invalid("text", f"WhatsApp messages can be at most {MAX_TEXT:,} characters; this one has {len(text):,}.")
+        raise Invalid("text", "WhatsApp messages can be at most %(max)s characters; this one has %(count)s.",
+                      max=MAX_TEXT, count=len(text))
     return text
 
 
@@ -417,7 +419,7 @@ async def send_template(ws: Workspace, *, template_id: int, conversation_id: int
     text = cloud_templates.text_for(t, filled, given, header=True)
     if len(text) > MAX_TEXT:
         raise Invalid("values", "With these values the template is longer than WhatsApp allows (%(max)s "
-                                "characters).", max=f"{MAX_TEXT:,}")
+                                "characters).", max=MAX_TEXT)
     return await _queue_one(ws, target=target, kind="template", text=text, media_id=None, source=source,
                             author_id=author_id, reply_to=None, idempotency_key=idempotency_key, lane=lane,
                             meta=template_meta(call, t.id), only_from=t.account_id)
@@ -530,21 +532,21 @@ def _refusal(conn: sqlite3.Connection, item: CampaignItem, campaign_id: int, def
     """Why this campaign message cannot be queued (None: it can), and the number it goes out from."""
     text = (item.text or "").strip()
     if not text and item.media_id is None and item.template is None:
-        return "The message is empty.", 0
-    if len(text) > MAX_TEXT:
-        return f"The message is longer than {MAX_TEXT:,} characters.", 0
+        return N_("The message is empty."), 0
+    if len(text) > MAX_TEXT:  # MAX_TEXT written out: a stored reason is one whole catalog sentence
+        return N_("The message is longer than WhatsApp allows (4,096 characters)."), 0
     account_id = item.account_id if item.account_id is not None else default
     if account_id is None or account_id not in known_accounts:
-        return "No WhatsApp number to send from.", 0
+        return N_("No WhatsApp number to send from."), 0
     if messages_store.key_taken(conn, _campaign_key(campaign_id, item.contact_id)):
-        return "Already queued for this campaign.", 0
+        return N_("Already queued for this campaign."), 0
     contact = conversations_store.contact_recipient(conn, item.contact_id)
     if contact is None or contact.deleted_at is not None:
-        return "The contact no longer exists.", 0
+        return N_("The contact no longer exists."), 0
     if contact.opted_out_at is not None:
-        return "The contact opted out.", 0
+        return N_("The contact opted out."), 0
     if contact.address is None:
-        return "The contact has no WhatsApp number.", 0
+        return N_("The contact has no WhatsApp number."), 0
     return None, account_id
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from blazz import cloud_templates, media, message_webhooks, outbox, pacing
+from blazz.i18n import N_
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as campaigns_store
 from blazz.store import conversations as conversations_store
@@ -43,8 +44,16 @@ SEND_CONCURRENCY = 8  # sends in flight at once, to different chats (one chat's 
 IDLE_S = 30.0  # longest sleep without a wake: the wall clock is re-read at least this often
 STALE_S = 600.0  # a claim this old with no send in flight was orphaned (its result could not be recorded)
 OFFLINE_RETRY_S = 1.0  # the engine said "not connected" while the manager said connected: look again shortly
-RECOVERED_UNKNOWN = ("Blazz stopped while sending this message, so it may or may not have reached the customer. "
-                     "Check the chat on the phone before sending it again.")
+# Reasons a message failed are stored in English (this runs outside any request); marked for the catalog, the
+# thread shows them in the reader's language (blazz.web.inbox_view.failure).
+RECOVERED_UNKNOWN = N_("Blazz stopped while sending this message, so it may or may not have reached the customer. "
+                       "Check the chat on the phone before sending it again.")
+GAVE_UP = N_("%(reason)s (gave up after %(count)s attempts)")
+NOT_SENT = N_("Not sent.")
+OPTED_OUT = N_("Not sent: the contact opted out of messages.")
+NO_ADDRESS = N_("Not sent: this contact has no WhatsApp number.")
+NO_TEMPLATE = N_("Not sent: the template to send was not stored with this message.")
+NO_FILE = N_("Not sent: the file to send is not available.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,15 +374,15 @@ class AccountWorker:
         if self.stopping:
             return Outcome(entry, released=True)
         if entry.opted_out:
-            return Outcome(entry, skipped="Not sent: the contact opted out of messages.")
+            return Outcome(entry, skipped=OPTED_OUT)
         if entry.to is None:
-            return Outcome(entry, skipped="Not sent: this contact has no WhatsApp number.")
+            return Outcome(entry, skipped=NO_ADDRESS)
         message = self._outgoing(entry)
         if message is None:
-            return Outcome(entry, skipped="Not sent: the template to send was not stored with this message.")
+            return Outcome(entry, skipped=NO_TEMPLATE)
         if entry.media_sha256 is not None or entry.media_status is not None:
             if entry.media_status != "ready" or not entry.media_sha256:
-                return Outcome(entry, skipped="Not sent: the file to send is not available.")
+                return Outcome(entry, skipped=NO_FILE)
             path = media.path_of(self.ws, entry.media_sha256)
             message = replace(message, media_path=path, mime=entry.media_mime, filename=entry.media_filename)
         flying = self.delivery.in_flight(self.key)
@@ -478,9 +487,9 @@ def _template_error(error: SendError) -> SendError:
 
 def _final_reason(error: SendError | None, attempts: int) -> str:
     if error is None:
-        return "Not sent."
+        return NOT_SENT
     if error.retry:
-        return f"{error.reason} (gave up after {attempts} attempts)"
+        return GAVE_UP % {"reason": error.reason, "count": attempts}
     return error.reason
 
 

@@ -31,6 +31,7 @@ from blazz import (
 )
 from blazz import media as media_service
 from blazz.errors import Invalid, NotFound
+from blazz.i18n import gettext as _
 from blazz.store import accounts as accounts_store
 from blazz.store import media as media_store
 from blazz.store import workspaces as ws_store
@@ -140,7 +141,7 @@ class InboxController(Controller):
             conv = await inbox.conversation(ws, ic.agent, conv_id)
             extra.update(await thread_context(ic, conv, around=_int(request.query_params.get("message"))))
             extra.update(await panel_context(ic, conv))
-        return page(request, "inbox/index.html", **ic.context(active="inbox", title="Inbox", **extra))
+        return page(request, "inbox/index.html", **ic.context(active="inbox", title=_("Inbox"), **extra))
 
     @get("/", **requires("agent"))
     async def index(self, request: Request, ws: CurrentWorkspace, me: CurrentMember) -> Template:
@@ -235,7 +236,7 @@ class InboxController(Controller):
         values["agent_name"] = ic.agent.name
         body = [{"shortcut": r.shortcut, "title": r.title, "text": canned_replies.fill(r.body, values)}
                 for r in await canned_replies.all_replies(ws)]
-        body += [{"shortcut": "template-" + _slug(t.name), "title": f"Template: {t.name}",
+        body += [{"shortcut": "template-" + _slug(t.name), "title": _("Template: %(name)s", name=t.name),
                   "text": templates.compose(t.body, t.footer, values)} for t in await templates.list_all(ws)]
         return Response(body, media_type="application/json", headers={"Cache-Control": "no-store"})
 

@@ -12,6 +12,7 @@ from litestar.response import Redirect, Template
 
 from blazz import canned_replies, inbox
 from blazz.errors import Conflict, Invalid
+from blazz.i18n import gettext as _
 from blazz.store import accounts as accounts_store
 from blazz.web.context import CurrentMember, CurrentWorkspace, page, provide_membership, provide_workspace
 from blazz.web.guards import member_guard, requires
@@ -30,7 +31,7 @@ class InboxSettingsController(Controller):
     include_in_schema = False
 
     async def _render(self, request: Request, ws: Workspace, saved: bool = False) -> Template:
-        return page(request, "inbox/settings.html", ws=ws, active="inbox", title="Inbox settings",
+        return page(request, "inbox/settings.html", ws=ws, active="inbox", title=_("Inbox settings"),
                     settings=await inbox.load_settings(ws), accounts=await accounts_store.all_active(ws.db),
                     saved=saved)
 
@@ -60,7 +61,7 @@ class CannedRepliesController(Controller):
                       **extra: Any) -> Template:
         extra.setdefault("errors", {})
         extra.setdefault("form", {})
-        return page(request, "inbox/canned_replies.html", status_code, ws=ws, active="inbox", title="Canned replies",
+        return page(request, "inbox/canned_replies.html", status_code, ws=ws, active="inbox", title=_("Canned replies"),
                     replies=await canned_replies.all_replies(ws), can_edit=has_role(role, "admin"), **extra)
 
     @get("/", **requires("agent"))

@@ -6,19 +6,23 @@ The same helpers render a line whether it came with the page, a scroll, a click 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from blazz import cloud_templates, phones
+from blazz import cloud_templates, i18n, inbox, phones
+from blazz.delivery import worker
+from blazz.i18n import N_
+from blazz.i18n import gettext as _
 from blazz.store.inbox_queries import ConversationRow
 from blazz.store.media import Media
 from blazz.store.messages import Message
 
-TICK_LABELS = {"queued": "Queued", "sending": "Sending", "sent": "Sent", "delivered": "Delivered", "read": "Read",
-               "failed": "Not delivered"}
-STATUS_BADGES = {"open": ("Open", "badge-green"), "pending": ("Pending", "badge-amber"),
-                 "resolved": ("Resolved", "badge-grey")}
+TICK_LABELS = {"queued": N_("Queued"), "sending": N_("Sending"), "sent": N_("Sent"), "delivered": N_("Delivered"),
+               "read": N_("Read"), "failed": N_("Not delivered")}
+STATUS_BADGES = {"open": (N_("Open"), "badge-green"), "pending": (N_("Pending"), "badge-amber"),
+                 "resolved": (N_("Resolved"), "badge-grey")}
 # Inline only what a browser shows without running anything; every other file is a download (a customer's
 # .html or .svg must never run inside Blazz's pages).
 INLINE_TYPES = {"image/jpeg", "image/png", "image/webp", "image/gif", "video/mp4", "video/3gpp", "video/webm",
@@ -45,7 +49,7 @@ class Clock:
         return dt.datetime.fromtimestamp(ts, self.tz)
 
     def time(self, ts: float | None) -> str:
-        return self.at(ts).strftime("%H:%M") if ts else ""
+        return i18n.time_of_day(self.at(ts)) if ts else ""
 
     def day_key(self, ts: float) -> str:
         return self.at(ts).strftime("%Y-%m-%d")
@@ -54,12 +58,12 @@ class Clock:
         """A day separator: Today, Yesterday, a weekday this week, else the date."""
         date, today = self.at(ts).date(), dt.datetime.now(self.tz).date()
         if date == today:
-            return "Today"
+            return _("Today")
         if date == today - dt.timedelta(days=1):
-            return "Yesterday"
+            return _("Yesterday")
         if today - date < dt.timedelta(days=7):
-            return date.strftime("%A")
-        return f"{date.day} {date.strftime('%B %Y')}" if date.year != today.year else f"{date.day} {date:%B}"
+            return i18n.date(date, "EEEE")
+        return i18n.date(date, "d MMMM y" if date.year != today.year else "d MMMM")
 
     def short(self, ts: float | None) -> str:
         """The list's time column: 14:05 today, then Yesterday, a weekday, or 3 Mar (3/3/24 in other years)."""
@@ -68,17 +72,15 @@ class Clock:
         moment, today = self.at(ts), dt.datetime.now(self.tz).date()
         date = moment.date()
         if date == today:
-            return moment.strftime("%H:%M")
+            return i18n.time_of_day(moment)
         if date == today - dt.timedelta(days=1):
-            return "Yesterday"
+            return _("Yesterday")
         if today - date < dt.timedelta(days=7):
-            return moment.strftime("%a")
-        if date.year == today.year:
-            return f"{date.day} {moment:%b}"
-        return f"{date.day}/{date.month}/{date:%y}"
+            return i18n.date(date, "EEE")
+        return i18n.date(date, "d MMM" if date.year == today.year else "d/M/yy")
 
     def full(self, ts: float | None) -> str:
-        return self.at(ts).strftime("%d %b %Y, %H:%M") if ts else ""
+        return i18n.datetime(self.at(ts), "dd MMM y, HH:mm") if ts else ""
 
 
 def iso(ts: float | None) -> str:
@@ -88,7 +90,7 @@ def iso(ts: float | None) -> str:
 def contact_label(conv: ConversationRow) -> str:
     """Who the conversation is with: the name, else the number as people write it."""
     return (conv.contact_name or phones.display(conv.contact_phone) or conv.contact_lid or conv.contact_jid
-            or f"Contact {conv.contact_id}")
+            or _("Contact %(id)s", id=str(conv.contact_id)))
 
 
 def hue(key: object) -> int:
@@ -98,7 +100,7 @@ def hue(key: object) -> int:
 
 def sender_label(m: Message) -> str:
     """Who wrote a message in a group chat."""
-    return m.sender_name or phones.display(m.sender_phone) or "Member"
+    return m.sender_name or phones.display(m.sender_phone) or _("Member")
 
 
 def media_kind(media: Media | None) -> str:
@@ -119,19 +121,62 @@ def file_size(size: int | None) -> str:
     if not size:
         return ""
     if size < 1024:
-        return f"{size} B"
+        return f"{i18n.number(size)} B"
     if size < 1024 * 1024:
-        return f"{size / 1024:.0f} KB"
-    return f"{size / 1024 / 1024:.1f} MB"
+        return f"{i18n.number(size / 1024, 0)} KB"
+    return f"{i18n.number(size / 1024 / 1024, 1)} MB"
+
+
+_KIND_WORDS = {"image": N_("Photo"), "video": N_("Video"), "audio": N_("Audio"), "voice": N_("Voice message"),
+               "document": N_("Document"), "sticker": N_("Sticker")}
 
 
 def quote_text(m: Message) -> str:
     text = " ".join((m.body or "").split())
-    return text[:160] or {"image": "Photo", "video": "Video", "audio": "Audio", "voice": "Voice message",
-                          "document": "Document", "sticker": "Sticker"}.get(m.kind, "Message")
+    return text[:160] or _(_KIND_WORDS.get(m.kind, N_("Message")))
+
+
+def tick_label(status: str) -> str:
+    """What a status tick means, for its tooltip and screen readers."""
+    return _(TICK_LABELS[status]) if status in TICK_LABELS else ""
+
+
+def status_label(status: str) -> str:
+    return _(STATUS_BADGES[status][0]) if status in STATUS_BADGES else status
+
+
+def event_text(m: Message) -> str:
+    """An event line (assignment, status) in the reader's language, from the names its meta keeps; lines stored
+    before their meta named everyone show their English text as stored."""
+    sentence = inbox.EVENT_LINES.get(str(m.meta.get("line") or ""))
+    if sentence is None:
+        return m.body or ""
+    return _(sentence, by=m.meta.get("by_name") or _("a former member"), name=m.meta.get("name")
+             or _("a former member"))
+
+
+_GAVE_UP = re.compile(r"^(?P<reason>.+) \(gave up after (?P<count>\d+) attempts\)$", re.S)
+
+
+def failure(m: Message) -> str:
+    """Why a message was not delivered. The worker stores its reasons in English (it runs outside any request):
+    Blazz's own sentences are shown in the reader's language, anything else (Meta's or WhatsApp's own words) as
+    stored."""
+    reason = m.error or ""
+    if m.kind == "template":
+        explained = cloud_templates.explain(reason)  # Meta's template errors, already in the reader's language
+        if explained and explained != reason:
+            return explained
+    if not reason:
+        return _("Not delivered")
+    gave_up = _GAVE_UP.match(reason)
+    if gave_up:
+        return _(worker.GAVE_UP, reason=_(gave_up["reason"]), count=int(gave_up["count"]))
+    return _(reason)
 
 
 HELPERS = {"contact_label": contact_label, "hue": hue, "sender_label": sender_label, "media_kind": media_kind,
            "doc_icon": doc_icon, "file_size": file_size, "quote_text": quote_text, "iso": iso,
-           "tick_labels": TICK_LABELS, "status_badges": STATUS_BADGES, "display_phone": phones.display,
-           "explain": cloud_templates.explain}  # a failed Meta template's reason, in the reader's language
+           "tick_labels": TICK_LABELS, "tick_label": tick_label, "status_badges": STATUS_BADGES,
+           "status_label": status_label, "event_text": event_text, "failure": failure,
+           "display_phone": phones.display}

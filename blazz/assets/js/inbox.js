@@ -164,7 +164,8 @@
     if (now && now !== "failed" && RANK[now] >= RANK[status]) return;  // receipts only move forward
     node.classList.remove("queued", "sending", "sent", "delivered", "read", "failed");
     node.classList.add(status);
-    var label = { queued: "Queued", sending: "Sending", sent: "Sent", delivered: "Delivered", read: "Read" }[status];
+    var label = { queued: Blazz.t("Queued"), sending: Blazz.t("Sending"), sent: Blazz.t("Sent"),
+                  delivered: Blazz.t("Delivered"), read: Blazz.t("Read") }[status];
     if (label) { node.title = label; node.setAttribute("aria-label", label); }
   }
   function onStatus(d) {
@@ -254,8 +255,9 @@
     } else if (type === "message.media") {
       if (open && (d.conversation_ids || []).indexOf(open) >= 0) refreshLines(d.message_ids);
     } else if (type === "inbox.mention" && (d.user_ids || []).indexOf(me) >= 0) {
-      Blazz.toast((d.by || "A teammate") + " mentioned you in a note.", "info");
-      notify(d.conversation_id, (d.by || "A teammate") + " mentioned you");
+      var by = d.by || Blazz.t("A teammate");
+      Blazz.toast(Blazz.t("%(name)s mentioned you in a note.", { name: by }), "info");
+      notify(d.conversation_id, Blazz.t("%(name)s mentioned you", { name: by }));
     }
   });
   // After the stream was cut (sleep, network), catch up: the list's first page, the thread's newer lines.
@@ -320,13 +322,13 @@
     var b = e.target instanceof Element && e.target.closest("[data-inbox-notify]");
     if (!b) return;
     if (notifyOn()) { localStorage.setItem(NOTIFY_KEY, "0"); showNotifyState(); return; }
-    if (!window.Notification) { Blazz.toast("This browser cannot show notifications.", "warning"); return; }
+    if (!window.Notification) { Blazz.toast(Blazz.t("This browser cannot show notifications."), "warning"); return; }
     Notification.requestPermission().then(function (p) {
       if (p === "granted") {
         localStorage.setItem(NOTIFY_KEY, "1");
-        Blazz.toast("You will be notified of new messages while Blazz is in the background.", "success");
+        Blazz.toast(Blazz.t("You will be notified of new messages while Blazz is in the background."), "success");
       } else {
-        Blazz.toast("Notifications are blocked for this site in the browser's settings.", "warning");
+        Blazz.toast(Blazz.t("Notifications are blocked for this site in the browser's settings."), "warning");
       }
       showNotifyState();
     });
@@ -340,7 +342,7 @@
     form.dataset.mode = mode;
     form.querySelector('[name="mode"]').value = mode;
     var ta = form.querySelector("textarea"), closed = form.dataset.windowClosed === "1" && mode === "reply";
-    ta.placeholder = closed ? "Only a template can be sent now" : ta.dataset["placeholder" + (mode === "note" ? "Note" : "Reply")];
+    ta.placeholder = closed ? Blazz.t("Only a template can be sent now") : ta.dataset["placeholder" + (mode === "note" ? "Note" : "Reply")];
     ta.disabled = closed;
     form.querySelector(".composer-send").disabled = closed;
     form.querySelector("[data-attach]").disabled = mode === "note" || closed;
@@ -422,7 +424,7 @@
       setMode("reply");
       form.querySelector('[name="reply_to"]').value = n.dataset.reply;
       var reply = doc.getElementById("composer-reply"), text = line.querySelector(".text");
-      reply.querySelector("[data-reply-text]").textContent = text ? text.textContent.slice(0, 140) : "a file";
+      reply.querySelector("[data-reply-text]").textContent = text ? text.textContent.slice(0, 140) : Blazz.t("a file");
       reply.hidden = false;
       form.querySelector("textarea").focus();
     }
@@ -510,12 +512,10 @@
   function voiceUnavailable(button) {
     if (!button) return "";
     if (!window.MediaRecorder || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      return "Voice messages need the microphone, which browsers allow only on https:// or on this computer "
-        + "(localhost). Open Blazz that way to record.";
+      return Blazz.t("Voice messages need the microphone, which browsers allow only on https:// or on this computer (localhost). Open Blazz that way to record.");
     }
     if (!MediaRecorder.isTypeSupported(OGG) && button.dataset.ffmpeg !== "1") {
-      return "This browser records voice in a format WhatsApp does not play, and the computer running Blazz has "
-        + "no ffmpeg to convert it. Install ffmpeg there, or record in Firefox.";
+      return Blazz.t("This browser records voice in a format WhatsApp does not play, and the computer running Blazz has no ffmpeg to convert it. Install ffmpeg there, or record in Firefox.");
     }
     return "";
   }
@@ -555,7 +555,7 @@
           .then(function (r) {
             if (r.ok) { upsertLines(r.text, { scroll: true, force: true }); return; }
             var msg = parse(r.text).querySelector(".toast");
-            Blazz.toast(msg ? msg.textContent : "The voice message could not be sent.", "error");
+            Blazz.toast(msg ? msg.textContent : Blazz.t("The voice message could not be sent."), "error");
           });
       };
       recorder = rec;
@@ -563,7 +563,7 @@
       rec.start();
       recordingShown(true);
     }).catch(function () {
-      Blazz.toast("The microphone is blocked for this site; allow it in the browser to record.", "warning");
+      Blazz.toast(Blazz.t("The microphone is blocked for this site; allow it in the browser to record."), "warning");
     });
   }
   doc.addEventListener("click", function (e) {
@@ -683,13 +683,13 @@
     next.click();
     next.scrollIntoView({ block: "nearest" });
   }
-  Blazz.shortcut("j", "Next conversation", function () { move(1); });
-  Blazz.shortcut("k", "Previous conversation", function () { move(-1); });
-  Blazz.shortcut("e", "Resolve the open conversation", function () {
+  Blazz.shortcut("j", Blazz.t("Next conversation"), function () { move(1); });
+  Blazz.shortcut("k", Blazz.t("Previous conversation"), function () { move(-1); });
+  Blazz.shortcut("e", Blazz.t("Resolve the open conversation"), function () {
     var b = doc.querySelector("#thread-header [data-resolve]");
     if (b) b.click();
   });
-  Blazz.shortcut("r", "Write a reply", function () {
+  Blazz.shortcut("r", Blazz.t("Write a reply"), function () {
     var ta = doc.querySelector("#composer textarea");
     if (ta && !ta.disabled) ta.focus();
   });

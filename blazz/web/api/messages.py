@@ -107,7 +107,7 @@ async def _template_text(ws: Workspace, call: TemplateIn, to: int | str) -> tupl
     wanted = call.name.strip().casefold()
     found = next((t for t in await templates.list_all(ws) if t.name.casefold() == wanted), None)
     if found is None:
-        raise Invalid("template", f"There is no template named {call.name}.")
+        raise Invalid("template", "There is no template named %(name)s.", name=call.name)
     values: dict[str, str] = {}
     if isinstance(to, int):
         values = await templates.contact_values(ws, to)
@@ -165,7 +165,7 @@ class MessagesApi(Controller):
             raise Invalid("to", "Say who to send to: a phone number with its country code, or a contact id.")
         key = (request.headers.get("idempotency-key") or "").strip() or None
         if key is not None and len(key) > MAX_KEY:
-            raise Invalid("Idempotency-Key", f"Use at most {MAX_KEY} characters for the Idempotency-Key.")
+            raise Invalid("Idempotency-Key", "Use at most %(max)s characters for the Idempotency-Key.", max=MAX_KEY)
         text, media_id = data.text or "", data.media_id
         meta_template = None
         if data.template is not None:
