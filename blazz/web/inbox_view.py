@@ -127,13 +127,29 @@ def file_size(size: int | None) -> str:
     return f"{i18n.number(size / 1024 / 1024, 1)} MB"
 
 
+# What a message without text is called; the same English words as the list previews the store writes.
 _KIND_WORDS = {"image": N_("Photo"), "video": N_("Video"), "audio": N_("Audio"), "voice": N_("Voice message"),
-               "document": N_("Document"), "sticker": N_("Sticker")}
+               "document": N_("Document"), "sticker": N_("Sticker"), "location": N_("Location"),
+               "contact": N_("Contact card"), "template": N_("Template"), "unsupported": N_("Message")}
 
 
 def quote_text(m: Message) -> str:
     text = " ".join((m.body or "").split())
     return text[:160] or _(_KIND_WORDS.get(m.kind, N_("Message")))
+
+
+def preview(conv: ConversationRow) -> str:
+    """The list's last-message line. The stored preview of a file, location... starts with its kind in English
+    ("Photo: caption"); that word is shown in the reader's language."""
+    text = conv.last_preview or ""
+    word = _KIND_WORDS.get(conv.last_kind or "")
+    if word is None:
+        return text
+    if text == word:
+        return _(word)
+    if text.startswith(word + ": "):
+        return f"{_(word)}: {text[len(word) + 2:]}"
+    return text
 
 
 def tick_label(status: str) -> str:
@@ -176,7 +192,7 @@ def failure(m: Message) -> str:
 
 
 HELPERS = {"contact_label": contact_label, "hue": hue, "sender_label": sender_label, "media_kind": media_kind,
-           "doc_icon": doc_icon, "file_size": file_size, "quote_text": quote_text, "iso": iso,
+           "doc_icon": doc_icon, "file_size": file_size, "quote_text": quote_text, "preview": preview, "iso": iso,
            "tick_labels": TICK_LABELS, "tick_label": tick_label, "status_badges": STATUS_BADGES,
            "status_label": status_label, "event_text": event_text, "failure": failure,
            "display_phone": phones.display}

@@ -5,6 +5,7 @@ and the fragments the event stream pushes (each tab in its own language)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 from types import SimpleNamespace
@@ -15,7 +16,7 @@ from tests.conftest import csrf_of
 from tests.web.test_api_accounts import Api
 from tests.web.test_api_base import make_token
 from tests.web.test_events_stream import live_server, logged_in, read_events  # noqa: F401 (a fixture)
-from tests.web.test_inbox import shop  # noqa: F401 (a fixture)
+from tests.web.test_inbox import item_of, shop  # noqa: F401 (shop: a fixture)
 
 ID = {"Accept-Language": "id-ID,id;q=0.9,en;q=0.5"}
 EN = {"Accept-Language": "en-GB,en;q=0.9"}
@@ -146,3 +147,12 @@ def test_event_lines_stored_before_their_meta_named_everyone_show_as_stored():
     with i18n.using("id"):
         assert inbox_view.event_text(old) == "Sari took this conversation"
         assert inbox_view.event_text(new) == "API (Zapier) menyelesaikan percakapan ini"
+
+
+async def test_a_photo_is_called_a_photo_in_the_readers_language(shop):  # noqa: F811
+    png = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 64).decode()
+    conv = await shop.customer_writes("Warna merah", media={"mime": "image/png", "base64": png})
+    item = item_of((await shop.client.get(f"{shop.base}/list", headers={**ID, "hx-request": "true"})).text, conv)
+    assert "Foto: Warna merah" in item and "Photo" not in item
+    item = item_of((await shop.client.get(f"{shop.base}/list", headers={**EN, "hx-request": "true"})).text, conv)
+    assert "Photo: Warna merah" in item
