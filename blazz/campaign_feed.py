@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from blazz import audit, cloud_templates, outbox, pacing, templates, webhooks
 from blazz.errors import Invalid
+from blazz.i18n import N_
 from blazz.outbox import CampaignItem
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as store
@@ -47,17 +48,26 @@ CHECK_FRESH_S = 7 * 86400  # Evolution API trusts an onWhatsApp answer for 7 day
 DEFAULT_LATE_LIMIT_S = 6 * 3600  # a start missed by more than this is not sent by surprise hours later
 PROGRESS_EVERY_S = 1.0
 
+# What Blazz stores about recipients and campaigns is English (this runs outside any request, and the API and CSV
+# give it as stored); pages show it in the reader's language (campaign_stats.in_words knows these sentences).
 SKIP_REASONS = {
-    "opted_out": "The contact opted out.",
-    "invalid": "The contact has no WhatsApp number.",
-    "not_on_whatsapp": "This number is not on WhatsApp.",
-    "recent": "Messaged by another campaign recently.",
+    "opted_out": N_("The contact opted out."),
+    "invalid": N_("The contact has no WhatsApp number."),
+    "not_on_whatsapp": N_("This number is not on WhatsApp."),
+    "recent": N_("Messaged by another campaign recently."),
 }
 NOT_ON_WHATSAPP = SKIP_REASONS["not_on_whatsapp"]
-PAUSED = "Held back: the campaign is paused."
-CANCELLED = "The campaign was cancelled before this message was sent."
-EXPIRED = "The campaign expired before this message was sent."
-GONE = "The contact was erased before the message was sent."
+PAUSED = N_("Held back: the campaign is paused.")
+CANCELLED = N_("The campaign was cancelled before this message was sent.")
+EXPIRED = N_("The campaign expired before this message was sent.")
+GONE = N_("The contact was erased before the message was sent.")
+NUMBER_DELETED = N_("The WhatsApp number of this campaign was deleted, so it cannot send.")
+WAITING_FOR_NUMBER = N_("Waiting for %(number)s to connect; sending starts when it does.")
+LATE = N_("Not sent: Blazz was not running at the scheduled time and it is now %(hours)s h late. Duplicate the "
+          "campaign to send it now or at a new time.")
+STOPPED = N_("Campaign “%(name)s” stopped: %(reason)s")
+DID_NOT_START = N_("Campaign “%(name)s” did not start: it was %(hours)s h late. Duplicate it to send it now.")
+SENTENCES = (WAITING_FOR_NUMBER, LATE)
 
 # One lock per campaign: feeding and pause/cancel never interleave, so nothing is queued after a pause took the
 # window back. Keyed by the workspace database, so two workspaces (or two test runtimes) never share one.
@@ -104,7 +114,7 @@ async def step(ws: Workspace, campaign_id: int) -> Step:
         c = await store.get(ws.db, campaign_id)
     account = await accounts_store.get(ws.db, c.account_id) if c.account_id is not None else None
     if account is None:
-        await fail(ws, c, "The WhatsApp number of this campaign was deleted, so it cannot send.")
+        await fail(ws, c, NUMBER_DELETED)
         return Step(True)
     state = ws.sessions.state((ws.id, account.id)).state if ws.sessions is not None else "stopped"
     number = pacing.settings_of(account)
@@ -119,7 +129,7 @@ async def step(ws: Workspace, campaign_id: int) -> Step:
             await complete(ws, c)
             return Step(True)
         if state != "connected":
-            await _say(ws, c, f"Waiting for {account.name} to connect; sending starts when it does.")
+            await _say(ws, c, WAITING_FOR_NUMBER % {"number": account.name})
             return Step(False, POLL_OFFLINE_S)
         window, poll = _window(settings, own=bool(c.pacing))
         fed = 0
@@ -196,8 +206,8 @@ async def _feed(ws: Workspace, c: Campaign, account_id: int, engine: str, room: 
         if cloud is not None:
             try:  # Meta refuses an empty parameter: this contact is skipped with the reason instead
                 call = cloud_templates.call_for(cloud, values)
-            except Invalid as exc:
-                skipped.append((d.contact.id, exc.message))
+            except Invalid as exc:  # in English, as every stored reason (str(exc), whoever's request woke us)
+                skipped.append((d.contact.id, str(exc)))
                 continue
             items.append(CampaignItem(d.contact.id, cloud_templates.text_for(cloud, values, header=True), None,
                                       account_id, template=call))
@@ -288,14 +298,13 @@ async def fail(ws: Workspace, c: Campaign, why: str) -> None:
         if await ws.db.execute_write_fn(write):
             log.warning("campaign failed (workspace=%s campaign=%s): %s", ws.slug, c.id, why)
             publish(ws, c.id)
-            _toast(ws, f"Campaign “{c.name}” stopped: {why}", "error")
+            _bus_toast(ws, STOPPED % {"name": c.name, "reason": why}, "error")
 
 
 async def expire(ws: Workspace, c: Campaign, now: float) -> None:
     """A scheduled start missed by more than its lateness limit: nothing is sent, and the owner is told."""
     late_h = (now - (c.scheduled_at or now)) / 3600
-    why = (f"Not sent: Blazz was not running at the scheduled time and it is now {late_h:.1f} h late. "
-           "Duplicate the campaign to send it now or at a new time.")
+    why = LATE % {"hours": f"{late_h:.1f}"}
 
     def write(conn: sqlite3.Connection) -> bool:
         if not store.set_status(conn, c.id, "failed", now, only_from=("scheduled",), finished_at=now, detail=why):
@@ -307,10 +316,10 @@ async def expire(ws: Workspace, c: Campaign, now: float) -> None:
         log.warning("campaign expired (workspace=%s campaign=%s, %.1f h late)", ws.slug, c.id, late_h)
         await audit.record(ws, audit.SYSTEM, "campaign.expired", f"campaign:{c.id}", late_hours=round(late_h, 1))
         publish(ws, c.id)
-        _toast(ws, f"Campaign “{c.name}” did not start: it was {late_h:.1f} h late. Duplicate it to send it now.",
-               "warning")
+        _bus_toast(ws, DID_NOT_START % {"name": c.name, "hours": f"{late_h:.1f}"}, "warning")
 
 
-def _toast(ws: Workspace, message: str, level: str) -> None:
+def _bus_toast(ws: Workspace, message: str, level: str) -> None:
+    """A toast for every open tab of the workspace (in English: it is rendered once for all of them)."""
     if ws.bus is not None:
         ws.bus.publish(ws.id, "toast", message=message, level=level)

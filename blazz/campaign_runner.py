@@ -18,7 +18,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING
 
-from blazz import campaign_feed, ingest
+from blazz import campaign_feed, i18n, ingest
 from blazz.store import campaigns as store
 from blazz.store import workspaces as ws_store
 from blazz.store.messages import Message
@@ -93,6 +93,8 @@ class CampaignScheduler:
         key = (ws.id, campaign_id)
         waker = self._wakers[key]
         last_push = 0.0
+        # A runner started by someone's launch inherits their request's language; what it stores is English.
+        i18n.activate(None)
         while not self.closing:
             waker.clear()
             try:

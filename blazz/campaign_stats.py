@@ -1,6 +1,6 @@
 """Numbers about campaigns for people: when a campaign will finish at its number's pace, its sends over time as a
-small bar chart (drawn server-side as SVG by the page; no chart library), its progress and rates, and its recipients
-as CSV."""
+small bar chart (drawn server-side as SVG by the page; no chart library), its progress and rates, its recipients as
+CSV, and the sentences Blazz stored about them (in English) in the reader's language."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ import csv
 import datetime as dt
 import io
 import math
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from blazz import cloud_templates, pacing
+from blazz import campaign_feed, cloud_templates, i18n, pacing
 from blazz.errors import NotFound
+from blazz.i18n import N_, gettext, ngettext
 from blazz.pacing import PacingSettings
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as store
@@ -114,14 +117,18 @@ class Chart:
 
     @property
     def bucket_label(self) -> str:
+        """The bucket as it follows "per" ("minute", "5 minutes"), in the reader's language."""
         s = self.bucket_s
-        if s < 60:
-            return f"{s} s"
-        if s < 3600:
-            return f"{s // 60} min"
-        if s < 86400:
-            return f"{s // 3600} h"
-        return f"{s // 86400} day" + ("s" if s >= 2 * 86400 else "")
+        for size, one, many in _UNITS:
+            if s >= size and s % size == 0:
+                n = s // size
+                return gettext(one) if n == 1 else ngettext(*many, n)
+        return ngettext(*_UNITS[-1][2], s)
+
+
+_UNITS = ((86400, N_("day"), ("%(num)s day", "%(num)s days")), (3600, N_("hour"), ("%(num)s hour", "%(num)s hours")),
+          (60, N_("minute"), ("%(num)s minute", "%(num)s minutes")),
+          (1, N_("second"), ("%(num)s second", "%(num)s seconds")))
 
 
 async def sends_chart(db: Database, campaign_id: int) -> Chart | None:
@@ -146,7 +153,8 @@ class Progress:
     counts: Counts
     account_name: str | None
     account_state: str | None
-    lane_reason: str  # why the number's campaign lane holds messages now ("" when it does not)
+    lane_reason: str  # why the number's campaign lane holds messages now ("" when it does not), in English
+    lane_paused: bool = False  # held by a pause of the number's campaigns (which the owner may lift)
 
     @property
     def percent(self) -> float:
@@ -169,15 +177,19 @@ async def progress(ws: Workspace, campaign_id: int) -> Progress:
     counts = await store.counts(ws.db, campaign_id)
     account = await accounts_store.get(ws.db, c.account_id) if c.account_id is not None else None
     state = ws.sessions.state((ws.id, account.id)).state if account is not None and ws.sessions is not None else None
-    lane = ""
+    lane, paused = "", False
     if account is not None and c.status == "running":
         status = await pacing.status(ws, account.id, c)  # its own pacing, if it has one
         lane = "" if status.verdict.go else status.verdict.reason
-    return Progress(c, counts, account.name if account else None, state, lane)
+        paused = not status.verdict.go and status.state.paused_reason is not None
+    return Progress(c, counts, account.name if account else None, state, lane, paused)
 
 
 async def recipients_csv(ws: Workspace, campaign_id: int, status: str | None = None) -> AsyncIterator[str]:
-    """The recipients as CSV lines (header first), for a download; times in UTC ISO 8601."""
+    """The recipients as CSV lines (header first), for a download; times in UTC ISO 8601. The column names and the
+    status codes stay the same in every language (a spreadsheet or a script can rely on them); the reason reads as
+    the recipients table says it, in the language of whoever downloads it (English for an API client that asks for
+    no other)."""
     if await store.get(ws.db, campaign_id) is None:
         raise NotFound("No such campaign.")
 
@@ -196,6 +208,68 @@ async def recipients_csv(ws: Workspace, campaign_id: int, status: str | None = N
         if not rows:
             return
         for r in rows:
-            yield line([r.name, r.phone or "", r.status, cloud_templates.explain(r.reason) or "", iso(r.sent_at),
+            yield line([r.name, r.phone or "", r.status, in_words(r.reason), iso(r.sent_at),
                         iso(r.delivered_at), iso(r.read_at), iso(r.replied_at)])
         after = rows[-1].id
+
+
+# -- what Blazz stored, in the reader's language ------------------------------------------------------------------
+
+# Sentences with values that Blazz stores in English about recipients, campaigns and their number's pause, written by
+# other parts of Blazz too (the delivery worker, Meta templates); known here so they read in the reader's language.
+OTHER_SENTENCES = (
+    N_("%(reason)s (gave up after %(count)s attempts)"),
+    N_("Say what goes in %(param)s of the header of %(name)s."),
+    N_("Say what goes in %(param)s of the body of %(name)s."),
+    N_("%(param)s of %(name)s would be empty for this contact; add a fallback such as {{first_name|Kak}}."),
+)
+_NUMBERS = {"count", "cap", "failures", "sample", "hours", "minutes"}  # localised as numbers ("1,5" in Indonesian)
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+_ENGLISH_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_WEEKDAY_TIME = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d\d):(\d\d)$")
+
+
+@cache
+def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    """Each stored sentence with values as a pattern that finds them again in the English text."""
+    out = []
+    for msgid in (*campaign_feed.SENTENCES, *pacing.SENTENCES, *OTHER_SENTENCES):
+        parts = _PLACEHOLDER.split(msgid)  # text, name, text, name, ..., text
+        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+        out.append((msgid, re.compile(regex, re.S)))
+    return tuple(out)
+
+
+def in_words(stored: str | None) -> str:
+    """A sentence Blazz stored in English (why a recipient was skipped or failed, what a campaign waits for, why its
+    number's campaigns are paused) in the reader's language, with its values; Meta's template errors explained;
+    anything else (WhatsApp's own words) as stored."""
+    if not stored:
+        return ""
+    for msgid, pattern in _patterns():
+        found = pattern.fullmatch(stored)
+        if found:
+            return gettext(msgid, **{k: _value(k, v) for k, v in found.groupdict().items()})
+    explained = cloud_templates.explain(stored)
+    if explained != stored:
+        return explained or ""
+    return gettext(stored)
+
+
+def _value(name: str, text: str) -> Any:
+    if name == "reason":
+        return in_words(text)
+    if name in _NUMBERS:
+        try:
+            number = float(text.replace(",", ""))
+        except ValueError:
+            return text
+        return int(number) if number.is_integer() and "." not in text else number
+    if name == "when":  # "Thu 09:00" (the next opening of the send window)
+        found = _WEEKDAY_TIME.match(text)
+        if found:
+            from babel.dates import get_day_names
+
+            day = get_day_names("abbreviated", locale=i18n.current())[_ENGLISH_DAYS.index(found[1])]
+            return f"{day} {i18n.time_of_day(dt.datetime(2000, 1, 1, int(found[2]), int(found[3])))}"
+    return text

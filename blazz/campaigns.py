@@ -18,6 +18,7 @@ from typing import Any
 
 from blazz import audit, campaign_feed, campaign_runner, cloud_templates, contacts, media, outbox, pacing, templates
 from blazz.errors import Conflict, Invalid, NotFound
+from blazz.i18n import N_, gettext
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as store
 from blazz.store import custom_fields as fields_store
@@ -37,6 +38,20 @@ REASONS = campaign_feed.SKIP_REASONS
 CONTROL_STATES = {"pause": ("scheduled", "running"), "resume": ("paused",),
                   "cancel": ("scheduled", "running", "paused")}
 PACING_STATES = ("draft", "scheduled", "paused")  # a running campaign is paused first, so no send is in flight
+# Statuses of campaigns and recipients as words inside a sentence ("A completed campaign cannot be paused."),
+# translated when the sentence is made (see status_word).
+STATUS_WORDS = {
+    "draft": N_("draft"), "scheduled": N_("scheduled"), "running": N_("running"), "paused": N_("paused"),
+    "completed": N_("completed"), "cancelled": N_("cancelled"), "failed": N_("failed"), "pending": N_("pending"),
+    "queued": N_("queued"), "sent": N_("sent"), "delivered": N_("delivered"), "read": N_("read"),
+    "replied": N_("replied"), "skipped": N_("skipped"),
+}
+
+
+def status_word(status: str) -> str:
+    """A status as a word in the reader's language (call it in the request: the writer thread has no language)."""
+    word = STATUS_WORDS.get(status)
+    return gettext(word) if word else status
 
 
 # -- what a campaign says -------------------------------------------------------------------------------------------
@@ -47,7 +62,7 @@ def clean_name(value: Any) -> str:
     if not name:
         raise Invalid("name", "Give the campaign a name, e.g. 'Ramadan promo 2026'.")
     if len(name) > MAX_NAME:
-        raise Invalid("name", f"Use at most {MAX_NAME} characters for the name.")
+        raise Invalid("name", "Use at most %(max)s characters for the name.", max=MAX_NAME)
     return name
 
 
@@ -73,7 +88,7 @@ def clean_message(raw: Any) -> dict[str, Any]:
         raise Invalid("message", "Give the message as text or a template.")
     unknown = sorted(set(raw) - {"template_id", "text", "variants", "media_id", "cloud_template_id"})
     if unknown:
-        raise Invalid(f"message.{unknown[0]}", f"{unknown[0]} is not part of a campaign message.")
+        raise Invalid(f"message.{unknown[0]}", "%(key)s is not part of a campaign message.", key=unknown[0])
     variants = raw.get("variants") or []
     if not isinstance(variants, list | tuple) or not all(isinstance(v, str) for v in variants):
         raise Invalid("message.variants", "Give the alternative texts as a list of texts.")
@@ -94,7 +109,7 @@ def clean_audience(raw: Any) -> dict[str, Any]:
         raise Invalid("audience", "Say who gets the campaign: groups, or all contacts.")
     unknown = sorted(set(raw) - {"all", "groups", "fields", "recent_days"})
     if unknown:
-        raise Invalid(f"audience.{unknown[0]}", f"{unknown[0]} is not part of an audience.")
+        raise Invalid(f"audience.{unknown[0]}", "%(key)s is not part of an audience.", key=unknown[0])
     groups = raw.get("groups") or []
     if not isinstance(groups, list | tuple):
         raise Invalid("audience.groups", "Give the groups as a list of ids.")
@@ -111,7 +126,7 @@ def clean_audience(raw: Any) -> dict[str, Any]:
         except (TypeError, ValueError):
             raise Invalid("audience.recent_days", "Give a number of days.") from None
         if not 1 <= recent <= MAX_RECENT_DAYS:
-            raise Invalid("audience.recent_days", f"Give between 1 and {MAX_RECENT_DAYS} days.")
+            raise Invalid("audience.recent_days", "Give between 1 and %(max)s days.", max=MAX_RECENT_DAYS)
     return {"all": bool(raw.get("all")), "groups": list(dict.fromkeys(_id(g, "audience.groups") for g in groups)),
             "fields": [{"key": f["key"], "value": f.get("value")} for f in fields if f["key"]], "recent_days": recent}
 
@@ -155,10 +170,10 @@ async def audience_of(ws: Workspace, audience: dict[str, Any], campaign_id: int 
     for f in audience.get("fields") or ():
         spec = specs.get(f["key"])
         if spec is None:
-            raise Invalid("audience.fields", f"There is no custom field {f['key']!r}.")
+            raise Invalid("audience.fields", "There is no custom field %(key)s.", key=repr(f["key"]))
         value = contacts.field_value(spec, f.get("value"))
         if value is None:
-            raise Invalid("audience.fields", f"Give a value for {spec.label}.")
+            raise Invalid("audience.fields", "Give a value for %(field)s.", field=spec.label)
         fields.append((spec.key, (1 if value else 0) if spec.type == "checkbox" else value))
     everyone = bool(audience.get("all"))
     if not everyone and not group_ids and not fields:
@@ -213,10 +228,12 @@ async def content_of(ws: Workspace, message: dict[str, Any], account_id: int | N
     if not bodies and media_id is None:
         raise Invalid("message", "Write the message (or choose a template) first.")
     if len(bodies) > templates.MAX_VARIANTS:
-        raise Invalid("message.variants", f"A campaign message has at most {templates.MAX_VARIANTS} versions.")
+        raise Invalid("message.variants", "A campaign message has at most %(max)s versions.",
+                      max=templates.MAX_VARIANTS)
     for i, body in enumerate(bodies):
         if len(body) > outbox.MAX_TEXT:
-            raise Invalid("message.text", f"Text {i + 1} is longer than WhatsApp's {outbox.MAX_TEXT:,} characters.")
+            raise Invalid("message.text", "Text %(n)s is longer than WhatsApp's %(max)s characters.", n=str(i + 1),
+                          max=outbox.MAX_TEXT)
     await templates.check_known(ws, [*bodies, footer], field="message")
     if media_id is not None:
         found = await media_store.get(ws.db, media_id)
@@ -324,7 +341,7 @@ async def set_pacing(ws: Workspace, campaign_id: int, changes: dict[str, Any] | 
     if c.status == "running":
         raise Conflict("Pause the campaign first, then change its pacing.")
     if c.status not in PACING_STATES:
-        raise Conflict("The pacing of a %(status)s campaign cannot be changed.", status=c.status)
+        raise Conflict("The pacing of a %(status)s campaign cannot be changed.", status=status_word(c.status))
     own = None if changes is None else await _own_pacing(ws, c.account_id, c.pacing, changes)
 
     def write(conn: sqlite3.Connection) -> bool:
@@ -377,7 +394,7 @@ async def delete_draft(ws: Workspace, campaign_id: int) -> None:
 
 async def duplicate(ws: Workspace, campaign_id: int, *, created_by: int | None = None) -> Campaign:
     c = await get(ws, campaign_id)
-    name = f"{c.name} (copy)"[:MAX_NAME]
+    name = gettext("%(name)s (copy)", name=c.name)[:MAX_NAME]  # in the language of whoever duplicates it
     new_id = await ws.db.execute_write_fn(lambda conn: store.insert(
         conn, name=name, account_id=c.account_id, message=c.message, audience=c.audience, scheduled_at=None,
         late_limit_s=c.late_limit_s, created_by=created_by, now=int(time.time()), pacing=c.pacing))
@@ -403,9 +420,13 @@ async def launch(ws: Workspace, campaign_id: int, actor: audit.Actor) -> Campaig
         counts = await store.audience_counts(ws.db, audience, c.id)
         if not counts["total"]:
             raise Invalid("audience", "Nobody is in this audience: the chosen groups or filters hold no contacts.")
+        if not counts.get("included") and counts["total"] == 1:
+            raise Invalid("audience", "The only contact of this audience is excluded (opted out, no WhatsApp number, "
+                                      "or messaged recently), so there is nobody to send to.")
         if not counts.get("included"):
-            raise Invalid("audience", f"All {counts['total']:,} contacts of this audience are excluded (opted out, "
-                                      "no WhatsApp number, or messaged recently), so there is nobody to send to.")
+            raise Invalid("audience", "All %(total)s contacts of this audience are excluded (opted out, no WhatsApp "
+                                      "number, or messaged recently), so there is nobody to send to.",
+                          total=counts["total"])
         await ws.db.execute_write_fn(lambda conn: store.clear_recipients(conn, c.id))  # left by a crashed launch
         after = 0
         while True:
@@ -439,10 +460,11 @@ async def pause(ws: Workspace, campaign_id: int, actor: audit.Actor) -> Campaign
     async with campaign_feed.lock_of(ws, campaign_id):
         c = await get(ws, campaign_id)
         now = time.time()
+        word = status_word(c.status)
 
         def write(conn: sqlite3.Connection) -> int:
             if not store.set_status(conn, campaign_id, "paused", now, only_from=CONTROL_STATES["pause"], detail=""):
-                raise Conflict(f"A {c.status} campaign cannot be paused.")
+                raise Conflict("A %(status)s campaign cannot be paused.", status=word)
             return store.withdraw(conn, campaign_id, campaign_feed.PAUSED, now, to="pending")
 
         taken = await ws.db.execute_write_fn(write)
@@ -458,11 +480,12 @@ async def resume(ws: Workspace, campaign_id: int, actor: audit.Actor) -> Campaig
         later = c.started_at is None and c.scheduled_at is not None and c.scheduled_at > now
         to = "scheduled" if later else "running"
         started = c.started_at or (None if later else now)
+        word = status_word(c.status)
 
         def write(conn: sqlite3.Connection) -> None:
             if not store.set_status(conn, campaign_id, to, now, only_from=CONTROL_STATES["resume"], detail="",
                                     started_at=started):
-                raise Conflict(f"A {c.status} campaign cannot be resumed.")
+                raise Conflict("A %(status)s campaign cannot be resumed.", status=word)
 
         await ws.db.execute_write_fn(write)
     await audit.record(ws, actor, "campaign.resumed", f"campaign:{campaign_id}")
@@ -476,11 +499,12 @@ async def cancel(ws: Workspace, campaign_id: int, actor: audit.Actor) -> Campaig
     async with campaign_feed.lock_of(ws, campaign_id):
         c = await get(ws, campaign_id)
         now = time.time()
+        word = status_word(c.status)
 
         def write(conn: sqlite3.Connection) -> tuple[int, int]:
             if not store.set_status(conn, campaign_id, "cancelled", now, only_from=CONTROL_STATES["cancel"],
                                     detail="", finished_at=now):
-                raise Conflict(f"A {c.status} campaign cannot be cancelled.")
+                raise Conflict("A %(status)s campaign cannot be cancelled.", status=word)
             taken = store.withdraw(conn, campaign_id, campaign_feed.CANCELLED, now, to="skipped")
             return taken, store.skip_pending(conn, campaign_id, campaign_feed.CANCELLED)
 
@@ -501,7 +525,8 @@ async def retry_failed(ws: Workspace, campaign_id: int, actor: audit.Actor) -> R
     async with campaign_feed.lock_of(ws, campaign_id):
         c = await get(ws, campaign_id)
         if c.status not in ("running", "paused", "completed"):
-            raise Conflict(f"Failed messages of a {c.status} campaign cannot be sent again.")
+            raise Conflict("Failed messages of a %(status)s campaign cannot be sent again.",
+                           status=status_word(c.status))
         now = time.time()
 
         def write(conn: sqlite3.Connection) -> RetryResult:
@@ -528,10 +553,10 @@ async def save_as_group(ws: Workspace, campaign_id: int, which: str, group_name:
     Returns (group id, contacts in it from this campaign)."""
     await get(ws, campaign_id)
     if which not in SAVABLE:
-        raise Invalid("status", f"Choose one of: {', '.join(SAVABLE)}.")
+        raise Invalid("status", "Choose one of: %(choices)s.", choices=", ".join(SAVABLE))
     ids = await store.contact_ids(ws.db, campaign_id, which)
     if not ids:
-        raise Invalid("status", f"No recipient of this campaign is {which}.")
+        raise Invalid("status", "No recipient of this campaign is %(status)s.", status=status_word(which))
     name = contacts.clean_group_name(group_name)
     existing = next((g for g in await contacts.groups(ws) if g.name.casefold() == name.casefold()), None)
     group = existing or await contacts.create_group(ws, name)

@@ -20,6 +20,7 @@ from typing import Any
 
 from blazz import outbox, workspace_settings
 from blazz.errors import Invalid, NotFound
+from blazz.i18n import N_, gettext
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as campaigns_store
 from blazz.store import outbox as outbox_store
@@ -134,15 +135,32 @@ def checked(base: PacingSettings, changes: dict[str, Any]) -> PacingSettings:
     return PacingSettings(**out)
 
 
+# The numeric settings as errors name them (the reader's language at the time of the error).
+LABELS = {
+    "gap_min_s": N_("The shortest gap (seconds)"), "gap_max_s": N_("The longest gap (seconds)"),
+    "pause_min_s": N_("The shortest pause (seconds)"), "pause_max_s": N_("The longest pause (seconds)"),
+    "typing_max_s": N_("The longest typing time (seconds)"), "breaker_cooldown_s": N_("The safety stop's cool-down"),
+    "pause_every": N_("The number of messages between longer pauses"),
+    "breaker_failures": N_("The failures in a row that stop campaigns"),
+    "breaker_sample": N_("The messages the failure rate is counted over"),
+    "breaker_rate": N_("The failure rate that stops campaigns"), "daily_cap": N_("The daily limit"),
+    "owner_quiet_s": N_("The quiet time after you chat on the phone"),
+}
+
+
+def label_of(name: str) -> str:
+    label = LABELS.get(name)
+    return gettext(label) if label else name.replace("_", " ")
+
+
 def _number(name: str, value: Any, low: float, high: float) -> float:
-    label = name.replace("_", " ")
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise Invalid(name, "%(name)s must be a number.", name=label) from None
+        raise Invalid(name, "%(name)s must be a number.", name=label_of(name)) from None
     if not low <= number <= high:
-        raise Invalid(name, "%(name)s must be between %(low)s and %(high)s.", name=label, low=format(low, "g"),
-                      high=format(high, "g"))
+        raise Invalid(name, "%(name)s must be between %(low)s and %(high)s.", name=label_of(name),
+                      low=int(low) if low == int(low) else low, high=int(high) if high == int(high) else high)
     return number
 
 
@@ -197,7 +215,7 @@ def campaign_override(number: PacingSettings, current: dict[str, Any] | None,
             raise Invalid(name, "There is no pacing setting named %(name)s.", name=name)
         if name not in (*CAMPAIGN_KEYS, "enabled"):
             raise Invalid(name, "%(name)s protects the number as a whole; change it in the number's pacing.",
-                          name=name.replace("_", " "))
+                          name=label_of(name))
     changes = dict(changes)
     if "enabled" in changes and not changes.pop("enabled"):
         changes.update(UNPACED)
@@ -206,6 +224,25 @@ def campaign_override(number: PacingSettings, current: dict[str, Any] | None,
 
 
 # -- decisions ----------------------------------------------------------------------------------------------------
+
+
+# Why the campaign lane holds messages. Stored in English (the worker and the campaign feed run outside any request,
+# and a pause is kept on the number); pages show them in the reader's language (campaign_stats.in_words).
+OWNER_ACTIVE = N_("Waiting while you chat on the phone; campaigns resume after %(minutes)s min of quiet.")
+OUTSIDE_WINDOW = N_("Outside the send window; sending resumes %(when)s.")
+DAILY_LIMIT = N_("Daily limit of %(cap)s campaign messages reached; sending resumes tomorrow.")
+DAILY_LIMIT_WARMING = N_("Daily limit of %(cap)s campaign messages reached (a newly linked number warms up); sending "
+                         "resumes tomorrow.")
+BETWEEN_MESSAGES = N_("Waiting between messages to protect the number.")
+FAILED_IN_A_ROW = N_("Campaigns paused after %(count)s failed messages in a row (last: %(reason)s)")
+FAILED_SHARE = N_("Campaigns paused: %(failures)s of the last %(sample)s messages failed (last: %(reason)s)")
+# Pauses the delivery worker writes when WhatsApp limits or bans the number (their wording, recognised for display).
+LIMITED = N_("Campaigns paused: WhatsApp limited this number (%(reason)s)")
+BANNED = N_("Campaigns paused: WhatsApp temporarily banned this number (%(reason)s). Resume them when you are ready.")
+BANNED_UNTIL = N_("Campaigns paused: WhatsApp temporarily banned this number until %(until)s (%(reason)s). Resume "
+                  "them when you are ready.")
+SENTENCES = (OWNER_ACTIVE, OUTSIDE_WINDOW, DAILY_LIMIT, DAILY_LIMIT_WARMING, BETWEEN_MESSAGES, FAILED_IN_A_ROW,
+             FAILED_SHARE, LIMITED, BANNED, BANNED_UNTIL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,22 +305,20 @@ def decide(settings: PacingSettings, state: PacingState, *, now: float, tz: dt.t
     if settings.owner_quiet_s is not None and state.owner_active_at is not None:
         quiet_at = state.owner_active_at + settings.owner_quiet_s
         if now < quiet_at:
-            return Verdict(False, quiet_at, "Waiting while you chat on the phone; campaigns resume after "
-                                            f"{settings.owner_quiet_s / 60:g} min of quiet.")
+            return Verdict(False, quiet_at, OWNER_ACTIVE % {"minutes": f"{settings.owner_quiet_s / 60:g}"})
     opens = window_opens(settings, now, tz)
     if opens is not None:
         when = dt.datetime.fromtimestamp(opens, tz).strftime("%a %H:%M")
-        return Verdict(False, opens, f"Outside the send window; sending resumes {when}.")
+        return Verdict(False, opens, OUTSIDE_WINDOW % {"when": when})
     cap = cap_today(settings, linked_at, now)
     today = local_day(now, tz)
     sent = state.sent_today if state.day == today else 0
     if cap is not None and sent >= cap:
         tomorrow = dt.datetime.combine(dt.date.fromisoformat(today) + dt.timedelta(days=1), dt.time(), tz)
-        warming = " (a newly linked number warms up)" if settings.daily_cap is None or cap < settings.daily_cap else ""
-        return Verdict(False, tomorrow.timestamp(), f"Daily limit of {cap} campaign messages reached{warming}; "
-                                                    "sending resumes tomorrow.")
+        warming = settings.daily_cap is None or cap < settings.daily_cap
+        return Verdict(False, tomorrow.timestamp(), (DAILY_LIMIT_WARMING if warming else DAILY_LIMIT) % {"cap": cap})
     if now < state.next_send_at:
-        return Verdict(False, state.next_send_at, "Waiting between messages to protect the number.")
+        return Verdict(False, state.next_send_at, BETWEEN_MESSAGES)
     return Verdict(True)
 
 
@@ -327,11 +362,10 @@ class Breaker:
         self.in_a_row += 1
         s = self.settings
         if s.breaker_failures and self.in_a_row >= s.breaker_failures:
-            return self._trip(f"Campaigns paused after {self.in_a_row} failed messages in a row (last: {reason})")
+            return self._trip(FAILED_IN_A_ROW % {"count": self.in_a_row, "reason": reason})
         failures = self.recent.count(False)
         if s.breaker_sample and len(self.recent) >= s.breaker_sample and failures / len(self.recent) > s.breaker_rate:
-            return self._trip(f"Campaigns paused: {failures} of the last {len(self.recent)} messages failed "
-                              f"(last: {reason})")
+            return self._trip(FAILED_SHARE % {"failures": failures, "sample": len(self.recent), "reason": reason})
         return None
 
     def _trip(self, reason: str) -> str:

@@ -9,7 +9,6 @@ admin, since a campaign speaks for the business to thousands of people.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from typing import Any
 
@@ -19,8 +18,10 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Stream, Template
 
-from blazz import accounts, campaign_stats, campaigns, cloud_templates, contacts, pacing, templates
+from blazz import accounts, campaign_stats, campaigns, cloud_templates, contacts, i18n, pacing, templates
 from blazz.errors import DomainError, Invalid
+from blazz.i18n import N_, ngettext
+from blazz.i18n import gettext as _
 from blazz.store import campaigns as campaigns_store
 from blazz.web.context import CurrentMember, CurrentWorkspace, page, provide_membership, provide_workspace
 from blazz.web.guards import member_guard, requires
@@ -29,18 +30,15 @@ from blazz.web.workspace_pages import actor_of
 from blazz.workspaces import Workspace, has_role
 
 STEPS = ("name", "account", "message", "audience", "schedule", "pacing", "review")
-STEP_TITLES = {"name": "Name", "account": "Number", "message": "Message", "audience": "Audience",
-               "schedule": "Schedule", "pacing": "Pacing", "review": "Review"}
+STEP_TITLES = {"name": N_("Name"), "account": N_("Number"), "message": N_("Message"), "audience": N_("Audience"),
+               "schedule": N_("Schedule"), "pacing": N_("Pacing"), "review": N_("Review")}  # pages translate them
 FILTERS = ("pending", "queued", "sent", "delivered", "read", "replied", "failed", "skipped")
 PAGE = 50
 
 
-def _toast(message: str, level: str = "success") -> dict[str, str]:
-    return {"HX-Trigger": json.dumps({"toast": {"message": message, "level": level}})}
-
-
 class Clock:
-    """Times as the workspace reads them: its timezone, for display and for the schedule's date and time."""
+    """Times as the workspace reads them: its timezone, for display (in the reader's language) and for the
+    schedule's date and time."""
 
     def __init__(self, tz: dt.tzinfo):
         self.tz = tz
@@ -50,13 +48,15 @@ class Clock:
         return str(self.tz)
 
     def show(self, ts: float | None) -> str:
-        return dt.datetime.fromtimestamp(ts, self.tz).strftime("%a %d %b %Y, %H:%M") if ts else ""
+        """Thu 26 Nov 2026, 10:00 (Kam 26 Nov 2026, 10.00 in Indonesian)."""
+        return i18n.datetime(ts, "EEE d MMM y, HH:mm", tz=self.tz) if ts else ""
 
     def short(self, ts: float | None) -> str:
+        """The time of day (with seconds) today, else the day and time."""
         if not ts:
             return ""
-        moment = dt.datetime.fromtimestamp(ts, self.tz)
-        return moment.strftime("%H:%M:%S" if moment.date() == dt.datetime.now(self.tz).date() else "%d %b %H:%M")
+        today = dt.datetime.fromtimestamp(ts, self.tz).date() == dt.datetime.now(self.tz).date()
+        return i18n.datetime(ts, "HH:mm:ss" if today else "d MMM HH:mm", tz=self.tz)
 
     def field(self, ts: float | None) -> str:
         return dt.datetime.fromtimestamp(ts, self.tz).strftime("%Y-%m-%dT%H:%M") if ts else ""
@@ -129,14 +129,15 @@ class CampaignsController(Controller):
         rows = await campaigns.list_page(ws, status=status, limit=200)
         progress = {c.id: await campaign_stats.progress(ws, c.id) for c in rows}
         return page(request, "campaigns/index.html", ws=ws, rows=rows, progress=progress, status=status,
-                    clock=await clock_of(ws), can_edit=has_role(me.role, "admin"))
+                    clock=await clock_of(ws), can_edit=has_role(me.role, "admin"), in_words=campaign_stats.in_words)
 
     @get("/{campaign_id:int}/row", **requires("agent"))
     async def row(self, ws: CurrentWorkspace, me: CurrentMember, campaign_id: FromPath[int]) -> Template:
         c = await campaigns.get(ws, campaign_id)
         return Template(template_name="campaigns/_row.html",
                         context={"ws": ws, "c": c, "p": await campaign_stats.progress(ws, c.id),
-                                 "clock": await clock_of(ws)})
+                                 "clock": await clock_of(ws), "in_words": campaign_stats.in_words,
+                                 "status_word": campaigns.status_word})
 
     # -- the wizard -------------------------------------------------------------------------------------------
 
@@ -162,7 +163,7 @@ class CampaignsController(Controller):
 
     async def _wizard_context(self, ws: Workspace, c: campaigns_store.Campaign, step: str, **extra: Any) -> dict:
         context: dict[str, Any] = {"ws": ws, "c": c, "step": step, "steps": STEPS, "titles": STEP_TITLES,
-                                   "errors": {}, "clock": await clock_of(ws)}
+                                   "errors": {}, "clock": await clock_of(ws), "in_words": campaign_stats.in_words}
         if step in ("account", "pacing", "review"):
             context["numbers"] = await accounts.list_views(ws)
         if step == "message":
@@ -223,7 +224,7 @@ class CampaignsController(Controller):
         """What stops this draft from launching, step by step (the same checks the launch makes)."""
         problems: list[tuple[str, str]] = []
         if c.account_id is None:
-            problems.append(("account", "Choose the WhatsApp number that sends it."))
+            problems.append(("account", _("Choose the WhatsApp number that sends it.")))
         try:
             await campaigns.content_of(ws, c.message, c.account_id)
         except DomainError as exc:
@@ -231,13 +232,13 @@ class CampaignsController(Controller):
         try:
             summary = await campaigns.audience_summary(ws, c.audience, c.id)
             if not summary.total:
-                problems.append(("audience", "Nobody is in this audience."))
+                problems.append(("audience", _("Nobody is in this audience.")))
             elif not summary.included:
-                problems.append(("audience", "Everyone in this audience is excluded."))
+                problems.append(("audience", _("Everyone in this audience is excluded.")))
         except Invalid as exc:
             problems.append(("audience", exc.message))
         if c.scheduled_at is not None and c.scheduled_at < time.time() - campaigns.PAST_GRACE_S:
-            problems.append(("schedule", "The scheduled time has passed."))
+            problems.append(("schedule", _("The scheduled time has passed.")))
         return problems
 
     @post("/{campaign_id:int}/edit/{step:str}", status_code=200, **requires("admin"))
@@ -326,7 +327,7 @@ class CampaignsController(Controller):
         except Invalid as exc:
             summary, error = None, exc.message
         return Template(template_name="campaigns/_audience_count.html",
-                        context={"summary": summary, "error": error, "reasons": campaigns.REASONS})
+                        context={"summary": summary, "error": error})
 
     @post("/{campaign_id:int}/launch", status_code=200, **requires("admin"))
     async def launch(self, request: Request, ws: CurrentWorkspace, campaign_id: FromPath[int]
@@ -357,13 +358,14 @@ class CampaignsController(Controller):
         context = await self._live_context(ws, me, c.id)
         rows = await campaigns_store.recipients(ws.db, c.id, status=status, limit=PAGE + 1)
         return page(request, "campaigns/campaign.html", **context, rows=rows[:PAGE],
-                    explain=cloud_templates.explain,
-                    more=rows[PAGE - 1].id if len(rows) > PAGE else None, status=status, filters=FILTERS)
+                    more=rows[PAGE - 1].id if len(rows) > PAGE else None, status=status, filters=FILTERS,
+                    status_word=campaigns.status_word)
 
     async def _live_context(self, ws: Workspace, me: Any, campaign_id: int) -> dict[str, Any]:
         p = await campaign_stats.progress(ws, campaign_id)
         return {"ws": ws, "c": p.campaign, "p": p, "chart": await campaign_stats.sends_chart(ws.db, campaign_id),
-                "clock": await clock_of(ws), "can_edit": has_role(me.role, "admin"), "reasons": campaigns.REASONS}
+                "clock": await clock_of(ws), "can_edit": has_role(me.role, "admin"),
+                "in_words": campaign_stats.in_words}
 
     @get("/{campaign_id:int}/live", **requires("agent"))
     async def live(self, ws: CurrentWorkspace, me: CurrentMember, campaign_id: FromPath[int]) -> Template:
@@ -379,7 +381,8 @@ class CampaignsController(Controller):
         return Template(template_name="campaigns/_recipient_rows.html",
                         context={"ws": ws, "campaign_id": campaign_id, "rows": rows[:PAGE], "status": status,
                                  "more": rows[PAGE - 1].id if len(rows) > PAGE else None,
-                                 "clock": await clock_of(ws), "explain": cloud_templates.explain})
+                                 "clock": await clock_of(ws), "in_words": campaign_stats.in_words,
+                                 "status_word": campaigns.status_word})
 
     @get("/{campaign_id:int}/recipients.csv", **requires("admin"))
     async def export(self, request: Request, ws: CurrentWorkspace, campaign_id: FromPath[int]) -> Stream:
@@ -396,18 +399,22 @@ class CampaignsController(Controller):
         actor = actor_of(request)
         if action == "pause":
             await campaigns.pause(ws, campaign_id, actor)
-            message = "Paused. Nothing more goes out until you resume."
+            done = toast("Paused. Nothing more goes out until you resume.")
         elif action == "resume":
             await campaigns.resume(ws, campaign_id, actor)
-            message = "Resumed."
+            done = toast("Resumed.")
         elif action == "cancel":
             await campaigns.cancel(ws, campaign_id, actor)
-            message = "Cancelled. Messages already sent stay sent."
+            done = toast("Cancelled. Messages already sent stay sent.")
         elif action == "retry":
             result = await campaigns.retry_failed(ws, campaign_id, actor)
-            message = f"{result.queued:,} failed message(s) queued again."
+            said = ngettext("%(num)s failed message queued again.", "%(num)s failed messages queued again.",
+                            result.queued)
             if result.not_retried:
-                message += f" {result.not_retried:,} could not be: WhatsApp reported them failed after taking them."
+                said += " " + ngettext("%(num)s could not be: WhatsApp reported it failed after taking it.",
+                                       "%(num)s could not be: WhatsApp reported them failed after taking them.",
+                                       result.not_retried)
+            done = toast(said)  # already in the reader's language: the catalog has no entry for the whole
         elif action == "duplicate":
             copy = await campaigns.duplicate(ws, campaign_id, created_by=request.user.id)
             return ClientRedirect(f"/w/{ws.slug}/campaigns/{copy.id}/edit/name")
@@ -415,16 +422,18 @@ class CampaignsController(Controller):
             c = await campaigns.get(ws, campaign_id)
             if c.account_id is not None:
                 await pacing.resume(ws, c.account_id)
-            message = "Campaign sending on this number resumed."
+            done = toast("Campaign sending on this number resumed.")
         elif action == "save-group":
             form = await _form(request)
-            _, added = await campaigns.save_as_group(ws, campaign_id, form.get("which") or "",
-                                                     form.get("group_name") or "")
-            message = f"{added:,} contact(s) saved in the group “{form.get('group_name')}”."
+            _group, added = await campaigns.save_as_group(ws, campaign_id, form.get("which") or "",
+                                                          form.get("group_name") or "")
+            done = toast(ngettext("%(num)s contact saved in the group “%(group)s”.",
+                                  "%(num)s contacts saved in the group “%(group)s”.", added,
+                                  group=form.get("group_name") or ""))
         else:
             raise Invalid("action", "Unknown action.")
         context = await self._live_context(ws, me, campaign_id)
-        return Template(template_name="campaigns/_live.html", context=context, headers=_toast(message))
+        return Template(template_name="campaigns/_live.html", context=context, headers=done)
 
 
 async def cloud_preview(ws: Workspace, cloud_id: int | None, account_id: int | None,

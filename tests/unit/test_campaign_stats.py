@@ -67,6 +67,6 @@ async def test_sends_are_counted_per_bucket_with_empty_buckets_kept(tmp_path):
         await h.ws.db.execute_write_fn(write)
         assert await sends_chart(h.ws.db, 2) is None
         chart = await sends_chart(h.ws.db, 1)
-        assert chart.bucket_s == 5 and chart.bucket_label == "5 s" and chart.peak == 3
+        assert chart.bucket_s == 5 and chart.bucket_label == "5 seconds" and chart.peak == 3
         assert [b.count for b in chart.bars][:8] == [3, 0, 0, 0, 0, 0, 2, 0]
         assert sum(b.count for b in chart.bars) == 6 and chart.bars[0].at == 1_000_000

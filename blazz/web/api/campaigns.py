@@ -17,7 +17,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from blazz import audit, campaign_stats, campaigns, cloud_templates, contacts, pacing
+from blazz import audit, campaign_stats, campaigns, contacts, pacing
 from blazz.errors import Forbidden, Invalid
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as campaigns_store
@@ -137,7 +137,8 @@ async def campaign_out(ws: Workspace, c: Campaign) -> CampaignOut:
         account = await accounts_store.get(ws.db, c.account_id) if c.account_id is not None else None
         number = pacing.settings_of(account) if account is not None else pacing.PacingSettings()
         own = pacing_out(pacing.effective(number, c.pacing))
-    return CampaignOut(id=c.id, name=c.name, status=c.status, detail=c.detail, account_id=c.account_id,
+    return CampaignOut(id=c.id, name=c.name, status=c.status, detail=campaign_stats.in_words(c.detail),
+                       account_id=c.account_id,
                        text=m.get("text") or None, variants=list(m.get("variants") or []),
                        template_id=m.get("template_id"), media_id=m.get("media_id"),
                        cloud_template_id=m.get("cloud_template_id"), audience=c.audience,
@@ -154,7 +155,7 @@ async def _group_ids(ws: Workspace, given: list[int | str]) -> list[int]:
     for g in given:
         found = g if isinstance(g, int) and g in ids else by_name.get(str(g).casefold()) if isinstance(g, str) else None
         if found is None:
-            raise Invalid("audience.groups", f"There is no group {g!r} in this workspace.")
+            raise Invalid("audience.groups", "There is no group %(group)s in this workspace.", group=repr(g))
         out.append(found)
     return out
 
@@ -173,7 +174,7 @@ class CampaignsApi(Controller):
                              status: FromQuery[str | None] = None) -> Page[CampaignOut]:
         limit = check_limit(limit)
         if status is not None and status not in STATUSES:
-            raise Invalid("status", f"The status is one of {', '.join(STATUSES)}.")
+            raise Invalid("status", "The status is one of %(choices)s.", choices=", ".join(STATUSES))
         before = decode_cursor(cursor)
         if before is not None and not isinstance(before[0], int):
             raise Invalid("cursor", "This cursor is not valid; start again without it.")
@@ -245,7 +246,7 @@ class CampaignsApi(Controller):
                          cursor: FromQuery[str | None] = None) -> Page[RecipientOut]:
         await campaigns.get(ws, campaign_id)
         if status is not None and status not in RECIPIENT_STATUSES:
-            raise Invalid("status", f"The status is one of {', '.join(RECIPIENT_STATUSES)}.")
+            raise Invalid("status", "The status is one of %(choices)s.", choices=", ".join(RECIPIENT_STATUSES))
         if "text/csv" in request.headers.get("accept", ""):
             if identity.token.role != "admin":  # exports need an admin, as the contacts export does
                 raise Forbidden("Exporting recipients needs a token with the admin role.")
@@ -261,7 +262,7 @@ class CampaignsApi(Controller):
                                                 limit=limit + 1)
         page = paginate(rows, limit, lambda r: (r.id,))
         return Page([RecipientOut(id=r.id, contact_id=r.contact_id, name=r.name, phone=r.phone, status=r.status,
-                                  reason=cloud_templates.explain(r.reason), sent_at=iso(r.sent_at),
+                                  reason=campaign_stats.in_words(r.reason) or None, sent_at=iso(r.sent_at),
                                   delivered_at=iso(r.delivered_at),
                                   read_at=iso(r.read_at), replied_at=iso(r.replied_at)) for r in page.data],
                     page.next_cursor)
