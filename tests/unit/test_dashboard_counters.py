@@ -352,6 +352,14 @@ async def test_the_dashboard_gives_the_numbers_of_the_old_queries_over_every_mes
     path = tmp_path / "workspace.db"
     build_workspace_file(path, Sizes(400, 6000, 200), owner_id=1)  # a year of history up to now
     conn = connect(path)
+    # The bulk load counted once at the end, and the counters' triggers are back for what comes after it.
+    kept, recounted = counted_and_recounted(conn)
+    assert kept == recounted and len(kept["dashboard_reply_times"]) > 500
+    fresh = _workspace_file(tmp_path / "fresh.db")
+    triggers = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'dashboard%' ORDER BY name"
+    restored = [tuple(r) for r in conn.execute(triggers)]
+    assert restored == [tuple(r) for r in fresh.execute(triggers)] and len(restored) > 10
+    fresh.close()
     # A second person, notes and events: lines that count for the team but are not messages.
     conn.execute("UPDATE messages SET author_id = 2 WHERE author_id IS NOT NULL AND id % 3 = 0")
     conn.execute("UPDATE messages SET status = 'note', kind = 'note' WHERE direction = 'out' AND id % 11 = 0")
