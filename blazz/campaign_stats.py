@@ -11,7 +11,7 @@ import math
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from blazz import campaign_feed, cloud_templates, i18n, pacing
@@ -244,8 +244,11 @@ def in_words(stored: str | None) -> str:
     """A sentence Blazz stored in English (why a recipient was skipped or failed, what a campaign waits for, why its
     number's campaigns are paused) in the reader's language, with its values; Meta's template errors explained;
     anything else (WhatsApp's own words) as stored."""
-    if not stored:
-        return ""
+    return _in_words(stored, i18n.current()) if stored else ""
+
+
+@lru_cache(maxsize=2048)  # an export reads the same few reasons for thousands of recipients
+def _in_words(stored: str, locale: str) -> str:  # `locale` is part of the key: the work below reads i18n.current()
     for msgid, pattern in _patterns():
         found = pattern.fullmatch(stored)
         if found:

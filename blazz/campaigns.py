@@ -88,7 +88,7 @@ def clean_message(raw: Any) -> dict[str, Any]:
         raise Invalid("message", "Give the message as text or a template.")
     unknown = sorted(set(raw) - {"template_id", "text", "variants", "media_id", "cloud_template_id"})
     if unknown:
-        raise Invalid(f"message.{unknown[0]}", "%(key)s is not part of a campaign message.", key=unknown[0])
+        raise Invalid("message." + unknown[0], "%(key)s is not part of a campaign message.", key=unknown[0])
     variants = raw.get("variants") or []
     if not isinstance(variants, list | tuple) or not all(isinstance(v, str) for v in variants):
         raise Invalid("message.variants", "Give the alternative texts as a list of texts.")
@@ -109,7 +109,7 @@ def clean_audience(raw: Any) -> dict[str, Any]:
         raise Invalid("audience", "Say who gets the campaign: groups, or all contacts.")
     unknown = sorted(set(raw) - {"all", "groups", "fields", "recent_days"})
     if unknown:
-        raise Invalid(f"audience.{unknown[0]}", "%(key)s is not part of an audience.", key=unknown[0])
+        raise Invalid("audience." + unknown[0], "%(key)s is not part of an audience.", key=unknown[0])
     groups = raw.get("groups") or []
     if not isinstance(groups, list | tuple):
         raise Invalid("audience.groups", "Give the groups as a list of ids.")
