@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from blazz import workspace_settings
+from blazz.i18n import ngettext
 from blazz.store import dashboard as store
 from blazz.workspaces import Workspace
 
@@ -110,13 +111,22 @@ def _timing(found: store.Percentiles) -> Timing:
 
 
 def duration(seconds: int | None) -> str:
-    """'—', '45 s', '12 min', '3.5 h', '2.1 d': how long, at a glance."""
+    """'—', '45 seconds', '12 minutes', '3.5 hours', '2.1 days' in the reader's language: how long, at a glance
+    (hours and days keep one decimal, which Babel's rounded "2 hours" would lose)."""
     if seconds is None:
         return "—"
     if seconds < 60:
-        return f"{seconds} s"
+        return ngettext("%(num)s second", "%(num)s seconds", seconds)
     if seconds < 3600:
-        return f"{seconds // 60} min"
+        return ngettext("%(num)s minute", "%(num)s minutes", seconds // 60)
     if seconds < 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+        hours = round(seconds / 3600, 1)
+        return ngettext("%(num)s hour", "%(num)s hours", _form(hours), num=hours)
+    days = round(seconds / 86400, 1)
+    return ngettext("%(num)s day", "%(num)s days", _form(days), num=days)
+
+
+def _form(value: float) -> int:
+    """The count gettext picks a plural form by: it takes integers only, and a fraction reads as plural in English
+    ("1.5 hours"), as 2 does. The value shown is passed on its own."""
+    return int(value) if value.is_integer() else 2
