@@ -379,13 +379,15 @@ def run_daily(data_dir: Path) -> BackupResult:
         result = create_backup(data_dir, daily=True)
         pruned = prune_daily(data_dir)
     except Exception as exc:
-        status.update(last_error=str(exc) or type(exc).__name__, last_error_at=iso_utc(time.time()))
+        # English for the terminal and doctor; the catalog id and values let the Settings page say it in words.
+        status.update(last_error=str(exc) or type(exc).__name__, last_error_at=iso_utc(time.time()),
+                      last_error_id=getattr(exc, "msgid", None), last_error_params=getattr(exc, "params", None))
         _write_status(data_dir, status)
         raise
     if pruned:
         log.info("daily backups: removed %d old archive(s), keeping %d", len(pruned), KEEP_DAILY)
     status.update(last_success_at=result.manifest.created_at, last_archive=result.path.name, last_error=None,
-                  last_error_at=None)
+                  last_error_at=None, last_error_id=None, last_error_params=None)
     _write_status(data_dir, status)
     return result
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from blazz.config import Settings
+from blazz.i18n import N_
 
 ALL_INTERFACES = "0.0.0.0"
 LOOPBACK = "127.0.0.1"
 PREFERENCE_FILE = "network.json"  # in the data dir; read before app.db is open
-STAFF_WARNING = ("Anyone on this network can open the Blazz login page. Give each person their own account "
-                 "(Settings → Members) and never share the owner's login.")
+STAFF_WARNING = N_("Anyone on this network can open the Blazz login page. Give each person their own account "
+                   "(Settings → Members) and never share the owner's login.")  # English; the page translates it
 
 
 @dataclass(frozen=True, slots=True)

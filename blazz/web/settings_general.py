@@ -11,6 +11,7 @@ import asyncio
 import zoneinfo
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Request
 from litestar.response import Template
@@ -39,9 +40,18 @@ def _side_panels(request: Request) -> dict[str, Any]:
     """LAN addresses with QR codes and the newest backup: both read the machine, not the workspace."""
     settings = runtime_of(request).settings
     newest = backup.last_backup(settings.data_dir)
-    return {"lan": lan.status(settings),
-            "last_backup": backup.iso_utc(newest.stat().st_mtime) if newest else None,
-            "backup_error": backup.read_status(settings.data_dir).get("last_error")}
+    return {"lan": lan.status(settings), "last_backup_at": newest.stat().st_mtime if newest else None,
+            "backup_error": _backup_error(backup.read_status(settings.data_dir))}
+
+
+def _backup_error(status: dict[str, Any]) -> str | None:
+    """The last daily backup's failure in the reader's language when Blazz wrote it (a catalog id with its values),
+    else as the system said it."""
+    if not status.get("last_error"):
+        return None
+    if status.get("last_error_id"):
+        return _(status["last_error_id"], **(status.get("last_error_params") or {}))
+    return status["last_error"]
 
 
 def _choices() -> dict[str, Any]:
@@ -52,7 +62,8 @@ async def show(request: Request, ws: Workspace) -> Template:
     current = await workspace_settings.load(ws.db)
     side = await asyncio.to_thread(_side_panels, request)
     return page(request, "settings/general.html", ws=ws, form=_form_of(ws.name, current), errors={}, saved=False,
-                can_switch_lan=_is_owner(request), lan_saved=False, lan_error=None, **side, **_choices())
+                can_switch_lan=_is_owner(request), lan_saved=False, lan_error=None, tz=ZoneInfo(current.timezone),
+                **side, **_choices())
 
 
 def _is_owner(request: Request) -> bool:
