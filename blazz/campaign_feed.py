@@ -19,6 +19,7 @@ import sqlite3
 import time
 import weakref
 from dataclasses import dataclass
+from typing import Any
 
 from blazz import audit, cloud_templates, outbox, pacing, templates, webhooks
 from blazz.errors import Invalid
@@ -298,7 +299,7 @@ async def fail(ws: Workspace, c: Campaign, why: str) -> None:
         if await ws.db.execute_write_fn(write):
             log.warning("campaign failed (workspace=%s campaign=%s): %s", ws.slug, c.id, why)
             publish(ws, c.id)
-            _bus_toast(ws, STOPPED % {"name": c.name, "reason": why}, "error")
+            _bus_toast(ws, STOPPED, "error", name=c.name, reason=why)
 
 
 async def expire(ws: Workspace, c: Campaign, now: float) -> None:
@@ -316,10 +317,11 @@ async def expire(ws: Workspace, c: Campaign, now: float) -> None:
         log.warning("campaign expired (workspace=%s campaign=%s, %.1f h late)", ws.slug, c.id, late_h)
         await audit.record(ws, audit.SYSTEM, "campaign.expired", f"campaign:{c.id}", late_hours=round(late_h, 1))
         publish(ws, c.id)
-        _bus_toast(ws, DID_NOT_START % {"name": c.name, "hours": f"{late_h:.1f}"}, "warning")
+        _bus_toast(ws, DID_NOT_START, "warning", name=c.name, hours=round(late_h, 1))
 
 
-def _bus_toast(ws: Workspace, message: str, level: str) -> None:
-    """A toast for every open tab of the workspace (in English: it is rendered once for all of them)."""
+def _bus_toast(ws: Workspace, message: str, level: str, **params: Any) -> None:
+    """A toast for every open tab of the workspace: the English catalog id and its values, which each tab reads in
+    its own language (`reason` is a stored sentence, translated too)."""
     if ws.bus is not None:
-        ws.bus.publish(ws.id, "toast", message=message, level=level)
+        ws.bus.publish(ws.id, "toast", message=message, params=params, sentences=("reason",), level=level)

@@ -60,6 +60,8 @@ NO_CONNECTION = N_("Could not connect: %(error)s.")
 HTTP_ERROR = N_("The receiver answered HTTP %(status)s.")
 TURNED_OFF = N_("Turned off after %(count)s failed attempts in a row since %(since)s. Last: %(error)s")
 GAVE_UP = N_("The webhook was turned off after failing for too long.")
+# The toast that tells open tabs (each reads it in its own language: see blazz/web/events.py).
+TURNED_OFF_TOAST = N_("The webhook to %(url)s kept failing and was turned off. Check it in Settings → Webhooks.")
 STORED = (REFUSED, NO_ANSWER, NO_CONNECTION, HTTP_ERROR, TURNED_OFF, GAVE_UP, webhooks.PAUSED_BEFORE_SENDING,
           *webhooks.REFUSAL_REASONS)
 
@@ -176,8 +178,11 @@ class WebhookDelivery:
                 log.exception("webhook delivery loop failed; trying again shortly")
                 wait = 5.0
             if wait > 0:
+                # Not asyncio.wait_for: on Python 3.11 a stop() that cancels this task just as a wake-up arrives
+                # is swallowed by wait_for, and stop() then waits for the loop forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), wait)
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
 
     async def _dispatch(self) -> float:
         """Start the due deliveries there is room for; return how long until the next one is due."""
@@ -332,6 +337,4 @@ class WebhookDelivery:
             webhooks.forget_subscriptions(ws.db)
             log.warning("webhook %s of workspace %s disabled after a long failure streak", c.webhook_id, ws.slug)
             if ws.bus is not None:
-                ws.bus.publish(ws.id, "toast", level="error",
-                               message=f"The webhook to {disabled_url} kept failing and was turned off. "
-                                       "Check it in Settings → Webhooks.")
+                ws.bus.publish(ws.id, "toast", level="error", message=TURNED_OFF_TOAST, params={"url": disabled_url})

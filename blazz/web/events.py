@@ -35,9 +35,18 @@ def render_event(engine: TemplateEngineProtocol, event: BusEvent) -> str:
     html = event.rendered.get(key)
     if html is None:
         template = FRAGMENTS.get(event.name)
-        html = engine.get_template(template).render(**event.data) if template else ""
+        data = toast_in_words(event.data) if event.name == "toast" else event.data
+        html = engine.get_template(template).render(**data) if template else ""
         event.rendered[key] = html
     return html
+
+
+def toast_in_words(data: dict) -> dict:
+    """A toast a service pushed (no request, so no reader) as an English catalog id with `params`, in this stream's
+    language; the params named in `sentences` are catalog sentences too (a campaign's reason, say)."""
+    sentences = data.get("sentences", ())
+    params = {k: i18n.gettext(v) if k in sentences else v for k, v in (data.get("params") or {}).items()}
+    return {**data, "message": i18n.gettext(data.get("message", ""), **params)}
 
 
 class EventsController(Controller):
