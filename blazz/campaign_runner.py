@@ -110,8 +110,9 @@ class CampaignScheduler:
                 campaign_feed.publish(ws, campaign_id)
                 last_push = now
             if result.sleep > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(waker.wait(), result.sleep)
+                with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancel
+                    async with asyncio.timeout(result.sleep):
+                        await waker.wait()
 
     async def _push_finished(self, ws: Workspace) -> None:
         """Receipts and replies keep arriving after a campaign finished: push its numbers when they changed."""

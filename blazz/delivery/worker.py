@@ -347,8 +347,9 @@ class AccountWorker:
         timeout = IDLE_S if until is None else min(max(until - time.time(), 0.0), IDLE_S)
         if self.stopping:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), timeout)
+        with contextlib.suppress(TimeoutError):  # not wait_for: on 3.11 it can swallow a cancel that meets a wake
+            async with asyncio.timeout(timeout):
+                await event.wait()
 
     # -- sending and recording -----------------------------------------------------------------------------------
 

@@ -558,7 +558,8 @@ class SessionManager:
             if remaining <= 0:
                 return
             try:
-                await asyncio.wait_for(acct.changed.wait(), remaining)
+                async with asyncio.timeout(remaining):  # not wait_for: on 3.11 it can swallow a cancel
+                    await acct.changed.wait()
             except TimeoutError:
                 return
 

@@ -300,7 +300,8 @@ class WhatsAppWebEngine:
             raise EngineError("already_connected", "This WhatsApp number is already linked; log out first to "
                                                    "link another phone.")
         try:
-            await asyncio.wait_for(self._events.socket_up.wait(), PAIR_WAIT_S)
+            async with asyncio.timeout(PAIR_WAIT_S):
+                await self._events.socket_up.wait()
         except TimeoutError:
             raise EngineError("not_ready", "WhatsApp has not answered yet; try again in a moment.") from None
         client_name = ClientName.WINDOWS if sys.platform == "win32" else ClientName.LINUX
