@@ -155,8 +155,8 @@ class CampaignsController(Controller):
     async def wizard(self, request: Request, ws: CurrentWorkspace, campaign_id: FromPath[int],
                      step: FromPath[str]) -> Template | Redirect:
         c = await campaigns.get(ws, campaign_id)
-        if c.status != "draft":
-            return Redirect(f"/w/{ws.slug}/campaigns/{c.id}")
+        if c.status != "draft" and not (step == "pacing" and c.status in campaigns.PACING_STATES):
+            return Redirect(f"/w/{ws.slug}/campaigns/{c.id}")  # a scheduled or paused one may still change its pace
         if step not in STEPS:
             step = "name"
         return page(request, "campaigns/wizard.html", **await self._wizard_context(ws, c, step))

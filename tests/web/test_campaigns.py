@@ -264,3 +264,35 @@ async def test_the_pacing_step_gives_the_campaign_its_own_pace_and_the_estimate_
     r = await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/pacing", {"mode": "number"}, htmx=True)
     assert r.status_code == 200 and 'data-pacing="number"' in r.text
     assert (await campaigns_store.get(ws.db, cid)).pacing is None
+
+
+async def test_a_paused_campaign_changes_its_pace_from_its_page_and_a_running_one_must_pause_first(client, owner):
+    ws, account, _ = await setup_shop(client, owner.slug, connect=False)
+    cid = await new_campaign(client, owner.slug)
+    await step(client, owner.slug, cid, "account", {"account_id": str(account.id)})
+    await step(client, owner.slug, cid, "message", {"kind": "text", "text": "Halo {{first_name}}"})
+    await step(client, owner.slug, cid, "audience", {"who": "all"})
+    await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/launch", {}, htmx=True)
+    await until(lambda: campaigns_store.get(ws.db, cid), within=5)
+    live = await client.get(f"/w/{owner.slug}/campaigns/{cid}/live")
+    assert f'href="/w/{owner.slug}/campaigns/{cid}/edit/pacing"' not in live.text, "running: pause first"
+    r = await client.get(f"/w/{owner.slug}/campaigns/{cid}/edit/pacing", follow_redirects=False)
+    assert r.status_code in (301, 302, 303) and r.headers["location"].endswith(f"/campaigns/{cid}")
+    form = {"mode": "custom", "enabled": "on", "gap_min_s": "30", "gap_max_s": "40", "pause_every": "0",
+            "pause_min_m": "5", "pause_max_m": "10", "daily_cap": ""}
+    r = await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/pacing", form, htmx=True)
+    assert r.status_code == 409 and (await campaigns_store.get(ws.db, cid)).pacing is None
+
+    await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/pause", {}, htmx=True)
+    live = await client.get(f"/w/{owner.slug}/campaigns/{cid}/live")
+    assert f'href="/w/{owner.slug}/campaigns/{cid}/edit/pacing"' in live.text
+    page = await client.get(f"/w/{owner.slug}/campaigns/{cid}/edit/pacing")
+    assert page.status_code == 200 and "Back to the campaign" in page.text and "Delete draft" not in page.text
+    assert 'class="wizard-steps"' not in page.text, "no wizard steps for a launched campaign"
+    r = await form_post(client, f"/w/{owner.slug}/campaigns/{cid}/pacing", form, htmx=True)
+    assert r.status_code == 200 and 'data-pacing="own"' in r.text
+    saved = (await campaigns_store.get(ws.db, cid))
+    assert saved.status == "paused" and saved.pacing["gap_min_s"] == 30 and saved.pacing["gap_max_s"] == 40
+    # Other steps of a launched campaign stay closed.
+    r = await client.get(f"/w/{owner.slug}/campaigns/{cid}/edit/message", follow_redirects=False)
+    assert r.status_code in (301, 302, 303)
