@@ -278,10 +278,15 @@ def problems(lang: str) -> list[str]:
     for found in all_strings():
         if not translated(catalogs, found.msgid):
             out.append(f"{found.path}:{found.line}: no {lang} translation for {found.msgid!r}")
-    for catalog in catalogs.values():
+    first_seen: dict[str, tuple[str, object]] = {}
+    for area, catalog in catalogs.items():
         for message in catalog:
             if not message.id or not message.string:
                 continue
+            key = message.id if isinstance(message.id, str) else message.id[0]
+            if key in first_seen and first_seen[key][1] != message.string:
+                out.append(f"{key!r} is translated differently in {first_seen[key][0]}.po and {area}.po (keep one)")
+            first_seen.setdefault(key, (area, message.string))
             ids = message.id if isinstance(message.id, tuple) else (message.id,)
             strings = message.string if isinstance(message.string, tuple) else (message.string,)
             if any(placeholders(s) != placeholders(ids[0]) for s in strings if s):
