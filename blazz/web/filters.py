@@ -80,3 +80,4 @@ def install(engine: JinjaTemplateEngine) -> None:
     env.globals.update(locale=i18n.current, languages=i18n.LANGUAGES, js_catalog=js_catalog)
     env.globals.update(version=__version__, static=lambda path: f"/static/{path}?v={__version__}")
     env.autoescape = True
+    env.auto_reload = False  # templates ship inside the package: no stat() of each template on every render

@@ -6,6 +6,7 @@ The same helpers render a line whether it came with the page, a scroll, a click 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import zoneinfo
 from dataclasses import dataclass
@@ -56,14 +57,7 @@ class Clock:
 
     def day(self, ts: float) -> str:
         """A day separator: Today, Yesterday, a weekday this week, else the date."""
-        date, today = self.at(ts).date(), dt.datetime.now(self.tz).date()
-        if date == today:
-            return _("Today")
-        if date == today - dt.timedelta(days=1):
-            return _("Yesterday")
-        if today - date < dt.timedelta(days=7):
-            return i18n.date(date, "EEEE")
-        return i18n.date(date, "d MMMM y" if date.year != today.year else "d MMMM")
+        return _day_label(self.at(ts).date(), dt.datetime.now(self.tz).date(), i18n.current())
 
     def short(self, ts: float | None) -> str:
         """The list's time column: 14:05 today, then Yesterday, a weekday, or 3 Mar (3/3/24 in other years)."""
@@ -81,6 +75,18 @@ class Clock:
 
     def full(self, ts: float | None) -> str:
         return i18n.datetime(self.at(ts), "dd MMM y, HH:mm") if ts else ""
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_label(date: dt.date, today: dt.date, locale: str) -> str:
+    """A thread repeats a few days on every line: each label is worked out once per language and day."""
+    if date == today:
+        return _("Today")
+    if date == today - dt.timedelta(days=1):
+        return _("Yesterday")
+    if today - date < dt.timedelta(days=7):
+        return i18n.date(date, "EEEE")
+    return i18n.date(date, "d MMMM y" if date.year != today.year else "d MMMM")
 
 
 def iso(ts: float | None) -> str:

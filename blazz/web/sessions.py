@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from litestar.connection import ASGIConnection
 from litestar.middleware.session.server_side import ServerSideSessionBackend, ServerSideSessionConfig
+from litestar.stores.base import Store
 from litestar.types import Message, ScopeSession
 
 _NEW_ID = "blazz_new_session_id"
+# An unchanged session is written back at most this often: every request used to rewrite its file (two thread hops
+# and a rename on the inbox's hottest paths) only to slide its expiry, which a 14-day session needs far more rarely.
+RENEW_EVERY_S = 600
+_REMEMBERED = 10_000  # sessions whose last write is remembered (oldest forgotten first)
 
 
 def rotate_session_id(connection: ASGIConnection) -> None:
@@ -27,7 +33,24 @@ class RotatingSessionBackend(ServerSideSessionBackend):
             await self.delete(old, store=self.config.get_store_from_app(connection.scope["app"]))
         await super().store_in_message(scope_session, message, connection)
 
+    async def set(self, session_id: str, data: bytes, store: Store) -> None:
+        recent = self.config.written  # type: ignore[attr-defined]
+        now = time.monotonic()
+        last = recent.get(session_id)
+        if last is not None and last[0] == data and now - last[1] < RENEW_EVERY_S:
+            return
+        await super().set(session_id, data, store)
+        recent.pop(session_id, None)
+        recent[session_id] = (data, now)
+        if len(recent) > _REMEMBERED:
+            del recent[next(iter(recent))]
+
+    async def delete(self, session_id: str, store: Store) -> None:
+        self.config.written.pop(session_id, None)  # type: ignore[attr-defined]
+        await super().delete(session_id, store)
+
 
 @dataclass
 class SessionConfig(ServerSideSessionConfig):
     _backend_class = RotatingSessionBackend
+    written: dict[str, tuple[bytes, float]] = field(default_factory=dict, repr=False)  # session id -> (data, when)
