@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from blazz import outbox
+from blazz import i18n, outbox
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.i18n import N_
 from blazz.i18n import gettext as _
@@ -408,18 +408,7 @@ ENGINE_TEXTS = (
     N_("The sandbox number is not connected."),
 )
 _EXACT = frozenset(t for t in ENGINE_TEXTS if "%(" not in t)
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-
-
-def _pattern(msgid: str) -> re.Pattern[str]:
-    parts = _PLACEHOLDER.split(msgid)  # literal, name, literal, name, ..., literal
-    body = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
-    return re.compile(f"^{body}$", re.S)
-
-
-# The most specific first: a sentence with more fixed words wins over a looser one like "%(reason)s (%(detail)s)".
-_PATTERNS = tuple((_pattern(t), t) for t in sorted((t for t in ENGINE_TEXTS if "%(" in t),
-                                                    key=lambda t: -len(_PLACEHOLDER.sub("", t))))
+_LOOSE = i18n.most_specific_first(t for t in ENGINE_TEXTS if "%(" in t)
 
 
 def engine_message(text: str) -> tuple[str, dict[str, str]]:
@@ -427,10 +416,10 @@ def engine_message(text: str) -> tuple[str, dict[str, str]]:
     a sentence we do not know comes back as it is."""
     if text in _EXACT:
         return text, {}
-    for pattern, msgid in _PATTERNS:
-        match = pattern.match(text)
-        if match:
-            return msgid, {name: engine_text(value) for name, value in match.groupdict().items()}
+    found = i18n.recognise(text, _LOOSE)
+    if found:
+        msgid, values = found
+        return msgid, {name: engine_text(value) for name, value in values.items()}
     return text, {}
 
 

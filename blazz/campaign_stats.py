@@ -224,20 +224,13 @@ OTHER_SENTENCES = (
     N_("%(param)s of %(name)s would be empty for this contact; add a fallback such as {{first_name|Kak}}."),
 )
 _NUMBERS = {"count", "cap", "failures", "sample", "hours", "minutes"}  # localised as numbers ("1,5" in Indonesian)
-_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 _ENGLISH_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _WEEKDAY_TIME = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun) (\d\d):(\d\d)$")
 
 
 @cache
-def _patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    """Each stored sentence with values as a pattern that finds them again in the English text."""
-    out = []
-    for msgid in (*campaign_feed.SENTENCES, *pacing.SENTENCES, *OTHER_SENTENCES):
-        parts = _PLACEHOLDER.split(msgid)  # text, name, text, name, ..., text
-        regex = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
-        out.append((msgid, re.compile(regex, re.S)))
-    return tuple(out)
+def _sentences() -> tuple[str, ...]:
+    return i18n.most_specific_first((*campaign_feed.SENTENCES, *pacing.SENTENCES, *OTHER_SENTENCES))
 
 
 def in_words(stored: str | None) -> str:
@@ -249,10 +242,10 @@ def in_words(stored: str | None) -> str:
 
 @lru_cache(maxsize=2048)  # an export reads the same few reasons for thousands of recipients
 def _in_words(stored: str, locale: str) -> str:  # `locale` is part of the key: the work below reads i18n.current()
-    for msgid, pattern in _patterns():
-        found = pattern.fullmatch(stored)
-        if found:
-            return gettext(msgid, **{k: _value(k, v) for k, v in found.groupdict().items()})
+    found = i18n.recognise(stored, _sentences())
+    if found:
+        msgid, values = found
+        return gettext(msgid, **{k: _value(k, v) for k, v in values.items()})
     explained = cloud_templates.explain(stored)
     if explained != stored:
         return explained or ""

@@ -13,7 +13,7 @@ import datetime as dt
 import gettext as _gettext
 import io
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
@@ -139,6 +139,35 @@ def N_(message: str) -> str:
 
 def _localised(params: Mapping[str, Any]) -> dict[str, Any]:
     return {k: number(v) if isinstance(v, int | float) and not isinstance(v, bool) else v for k, v in params.items()}
+
+
+# -- sentences stored in English ------------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+@cache
+def _sentence_pattern(msgid: str) -> re.Pattern[str]:
+    """The English sentence as a regular expression whose named groups are its placeholders."""
+    parts = _PLACEHOLDER.split(msgid)  # literal, name, literal, name, ..., literal
+    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)), re.S)
+
+
+def most_specific_first(sentences: Iterable[str]) -> tuple[str, ...]:
+    """Order sentences so one with more fixed words is tried before a looser one like "%(reason)s (%(detail)s)"."""
+    return tuple(sorted(sentences, key=lambda s: -len(_PLACEHOLDER.sub("", s))))
+
+
+def recognise(stored: str, sentences: Iterable[str]) -> tuple[str, dict[str, str]] | None:
+    """Which of our English sentences `stored` is, and the values in it (None: not one of them).
+
+    Work done outside any request (a worker, a scheduler) stores its reasons in English; pages show them in the
+    reader's language by recognising the sentence and translating it with the values found again."""
+    for msgid in sentences:
+        found = _sentence_pattern(msgid).fullmatch(stored)
+        if found:
+            return msgid, found.groupdict()
+    return None
 
 
 # -- formatting ---------------------------------------------------------------------------------------------------

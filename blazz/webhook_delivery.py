@@ -13,15 +13,13 @@ import asyncio
 import contextlib
 import logging
 import random
-import re
 import sqlite3
 import time
-from functools import cache
 from typing import TYPE_CHECKING
 
 import httpx
 
-from blazz import __version__, audit, webhooks
+from blazz import __version__, audit, i18n, webhooks
 from blazz.errors import Invalid
 from blazz.i18n import N_
 from blazz.i18n import gettext as _
@@ -64,24 +62,17 @@ GAVE_UP = N_("The webhook was turned off after failing for too long.")
 TURNED_OFF_TOAST = N_("The webhook to %(url)s kept failing and was turned off. Check it in Settings → Webhooks.")
 STORED = (REFUSED, NO_ANSWER, NO_CONNECTION, HTTP_ERROR, TURNED_OFF, GAVE_UP, webhooks.PAUSED_BEFORE_SENDING,
           *webhooks.REFUSAL_REASONS)
-
-
-@cache
-def _pattern(message: str) -> re.Pattern[str]:
-    """The English message as a regular expression whose named groups are its placeholders."""
-    parts = re.split(r"%\((\w+)\)s", message)
-    return re.compile("".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts)),
-                      re.DOTALL)
+_STORED_FIRST = i18n.most_specific_first(STORED)
 
 
 def in_words(text: str | None) -> str:
     """A stored delivery error or turn-off reason in the current language (as it is when it is not one of ours)."""
     if not text:
         return ""
-    for message in STORED:
-        match = _pattern(message).fullmatch(text)
-        if match:
-            return _(message, **{k: in_words(v) for k, v in match.groupdict().items()})
+    found = i18n.recognise(text, _STORED_FIRST)
+    if found:
+        message, values = found
+        return _(message, **{k: in_words(v) for k, v in values.items()})
     return _(text)  # a service's own message (an Invalid URL...), or anything else unchanged
 
 
