@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 import zoneinfo
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -177,9 +176,6 @@ def event_text(m: Message) -> str:
              or _("a former member"))
 
 
-_GAVE_UP = re.compile(r"^(?P<reason>.+) \(gave up after (?P<count>\d+) attempts\)$", re.S)
-
-
 def failure(m: Message) -> str:
     """Why a message was not delivered. The worker stores its reasons in English (it runs outside any request):
     Blazz's own sentences are shown in the reader's language, anything else (Meta's or WhatsApp's own words) as
@@ -191,9 +187,9 @@ def failure(m: Message) -> str:
             return explained
     if not reason:
         return _("Not delivered")
-    gave_up = _GAVE_UP.match(reason)
-    if gave_up:
-        return _(worker.GAVE_UP, reason=_(gave_up["reason"]), count=int(gave_up["count"]))
+    gave_up = i18n.recognise(reason, (worker.GAVE_UP,))
+    if gave_up and gave_up[1]["count"].isdigit():
+        return _(worker.GAVE_UP, reason=_(gave_up[1]["reason"]), count=int(gave_up[1]["count"]))
     return _(reason)
 
 
