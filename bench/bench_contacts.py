@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 from litestar.testing import AsyncTestClient  # noqa: E402
 
 from bench.run import Context, Result, log, run_suite  # noqa: E402
-from blazz import contact_import, contacts, workspace_settings  # noqa: E402
+from blazz import contact_groups, contact_import, contacts, workspace_settings  # noqa: E402
 from blazz.config import Settings  # noqa: E402
 from blazz.runtime import Runtime  # noqa: E402
 from blazz.store.database import Database  # noqa: E402
@@ -66,7 +66,7 @@ async def _time_list(data_dir: Path, slug: str, contacts_n: int) -> list[Result]
         runtime: Runtime = app.state.runtime
         ws = await runtime.workspace_by_slug(slug)
         await workspace_settings.update(ws.db, default_region="ID")
-        groups = await contacts.groups(ws, with_counts=True)
+        groups = await contact_groups.groups(ws, with_counts=True)
         big = max(groups, key=lambda g: g.members)
         first = await contacts.list_contacts(ws, contacts.Filters())
         some = first.contacts[7]

@@ -16,7 +16,18 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from blazz import audit, campaign_feed, campaign_runner, cloud_templates, contacts, media, outbox, pacing, templates
+from blazz import (
+    audit,
+    campaign_feed,
+    campaign_runner,
+    cloud_templates,
+    contact_groups,
+    contacts,
+    media,
+    outbox,
+    pacing,
+    templates,
+)
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.i18n import N_, gettext
 from blazz.store import accounts as accounts_store
@@ -557,8 +568,8 @@ async def save_as_group(ws: Workspace, campaign_id: int, which: str, group_name:
     ids = await store.contact_ids(ws.db, campaign_id, which)
     if not ids:
         raise Invalid("status", "No recipient of this campaign is %(status)s.", status=status_word(which))
-    name = contacts.clean_group_name(group_name)
-    existing = next((g for g in await contacts.groups(ws) if g.name.casefold() == name.casefold()), None)
-    group = existing or await contacts.create_group(ws, name)
-    await contacts.add_to_group(ws, ids, group.id)
+    name = contact_groups.clean_group_name(group_name)
+    existing = next((g for g in await contact_groups.groups(ws) if g.name.casefold() == name.casefold()), None)
+    group = existing or await contact_groups.create_group(ws, name)
+    await contact_groups.add_to_group(ws, ids, group.id)
     return group.id, len(ids)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from blazz import contacts, phones, workspace_settings
+from blazz import contact_groups, contacts, custom_fields, phones, workspace_settings
 from blazz.errors import Invalid, NotFound
 from blazz.i18n import N_
 from blazz.i18n import gettext as _
@@ -403,12 +403,12 @@ async def start(ws: Workspace, job_id: int, mapping: Sequence[str], *, policy: s
     plan_mapping = list(check_plan(mapping, specs, len(job.options["headers"])))
     for col, target in enumerate(plan_mapping):
         if target == "new_field":
-            spec = await contacts.create_field(ws, job.options["headers"][col] or _column(col), "text")
+            spec = await custom_fields.create_field(ws, job.options["headers"][col] or _column(col), "text")
             plan_mapping[col] = f"field:{spec.key}"
     if new_group.strip():
-        group_id = (await contacts.create_group(ws, new_group)).id
+        group_id = (await contact_groups.create_group(ws, new_group)).id
     elif group_id is not None:
-        await contacts.get_group(ws, group_id)
+        await contact_groups.get_group(ws, group_id)
     plan = Plan(tuple(plan_mapping), policy, group_id, region or settings.default_region, job.options["has_header"])
     options = {**job.options, "mapping": list(plan.mapping), "policy": policy, "group_id": group_id,
                "region": plan.region}
@@ -428,9 +428,9 @@ async def import_now(ws: Workspace, filename: str, data: bytes, *, policy: str =
     job, inspection = await upload(ws, filename, data, user_id)
     group_id = None
     if group.strip():
-        name = contacts.clean_group_name(group)
-        existing = next((g for g in await contacts.groups(ws) if g.name.casefold() == name.casefold()), None)
-        group_id = existing.id if existing else (await contacts.create_group(ws, name)).id
+        name = contact_groups.clean_group_name(group)
+        existing = next((g for g in await contact_groups.groups(ws) if g.name.casefold() == name.casefold()), None)
+        group_id = existing.id if existing else (await contact_groups.create_group(ws, name)).id
     try:
         await start(ws, job.id, inspection.mapping, policy=policy, group_id=group_id)
     except Invalid:
@@ -473,7 +473,7 @@ async def _run(ws: Workspace, job: ImportJob, plan: Plan, progress: Progress) ->
                 pending = asyncio.ensure_future(asyncio.to_thread(_prepare, rows, plan, specs, seen))
             counts = await ws.db.execute_write_fn(
                 lambda conn, good=good, bad=bad: store.import_batch(conn, job.id, good, bad, plan.policy,
-                                                                    plan.group_id, contacts.GROUP_COLORS,
+                                                                    plan.group_id, contact_groups.GROUP_COLORS,
                                                                     int(time.time())))
             progress.processed += len(good) + len(bad)
             progress.created += counts[0]
@@ -551,7 +551,7 @@ def _row(number: int, cells: list[str], plan: Plan, specs: dict[str, CustomField
         elif target == "email":
             values["email"] = contacts.clean_email(raw)
         elif target == "groups":
-            groups = [contacts.clean_group_name(g) for g in _GROUP_SPLIT.split(raw) if g.strip()]
+            groups = [contact_groups.clean_group_name(g) for g in _GROUP_SPLIT.split(raw) if g.strip()]
         elif target == "notes":
             values["notes"] = contacts.clean_text(raw, "notes", multiline=True)
         elif target.startswith("field:"):
@@ -628,7 +628,7 @@ async def export_csv(ws: Workspace, filters: contacts.Filters, ids: Sequence[int
                      bom: bool = False, batch: int = 2000) -> AsyncIterator[bytes]:
     """Every matching contact (or the listed ones) as CSV with all fields and groups, produced in chunks."""
     specs = await fields_store.list_all(ws.db)
-    group_names = {g.id: g.name for g in await contacts.groups(ws)}
+    group_names = {g.id: g.name for g in await contact_groups.groups(ws)}
     query = await contacts.to_query(ws, filters)
     if ids is not None:
         query = replace(query, ids=tuple(int(i) for i in ids)[:100_000])

@@ -1,4 +1,7 @@
-"""Contacts CRM: people and their phones, groups, custom fields, opt-out, soft delete and merge.
+"""Contacts CRM: people and their phones, their details and custom values, the list, opt-out and soft delete.
+
+Groups live in `contact_groups`, custom field definitions in `custom_fields`, merging two contacts in
+`contact_merge`.
 
 A phone number belongs to one contact per workspace, deleted or not: adding a number that sits in the bin brings
 that contact back instead of making a second one, so history and opt-outs are never split.
@@ -16,20 +19,18 @@ import sqlite3
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from blazz import phones, webhooks, workspace_settings
+from blazz import contact_groups, custom_fields, phones, webhooks, workspace_settings
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.i18n import N_
 from blazz.i18n import gettext as _
 from blazz.store import contacts as store
 from blazz.store import custom_fields as fields_store
-from blazz.store import groups as groups_store
 from blazz.store.contacts import Contact, Query
 from blazz.store.custom_fields import CustomField
-from blazz.store.groups import Group
 from blazz.workspaces import Workspace
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,8 @@ MAX_PAGE = 500
 # of 30k among 100k contacts).
 COUNT_CAP = 10_000
 FILTERED_COUNT_CAP = 1_000
-# Group colours offered in the UI and given in turn to groups an import creates.
-GROUP_COLORS = ["#25d366", "#0ea5e9", "#6366f1", "#a855f7", "#ec4899", "#ef4444", "#f59e0b", "#14b8a6",
-                "#64748b", "#84cc16"]
-RESERVED_KEYS = frozenset({"id", "name", "first_name", "last_name", "phone", "email", "notes", "groups", "lid",
-                           "favourite", "opted_out", "created_at", "updated_at"})
 LIMITS = {"name": 200, "first_name": 100, "last_name": 100, "email": 254, "notes": 5000}
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
-_KEY = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _CONTROL = dict.fromkeys(c for c in range(32) if c not in (9, 10))
 # Opt-out reasons Blazz writes itself are stored in English (the API and webhooks give them as stored);
 # `opt_out_reason` shows them in the reader's language.
@@ -248,10 +242,7 @@ async def to_query(ws: Workspace, filters: Filters, region: str | None = None) -
             raise Invalid("field", "That custom field does not exist.")
         field_key = spec.key
         field_val = field_value(spec, filters.field_value)
-        if (str(ws.db.path), spec.key) not in _FIELD_INDEXES:
-            if not await ws.db.execute_fn(lambda conn: store.has_field_index(conn, spec.key)):
-                await ws.db.execute_write_fn(lambda conn: store.ensure_field_index(conn, spec.key))
-            _FIELD_INDEXES.add((str(ws.db.path), spec.key))
+        await custom_fields.ensure_filter_index(ws, spec.key)
         if spec.type == "checkbox" and field_val is not None:
             field_val = 1 if field_val else 0  # JSON true/false read back by json_extract
     sort = filters.sort if filters.sort in store.SORTS else "name"
@@ -261,8 +252,6 @@ async def to_query(ws: Workspace, filters: Filters, region: str | None = None) -
                  field_key=field_key, field_value=field_val, opted_out=filters.opted_out, favourite=filters.favourite,
                  deleted=filters.deleted, sort=sort)
 
-
-_FIELD_INDEXES: set[tuple[str, str]] = set()  # (database file, field key) known to have its filter index
 
 
 def encode_cursor(contact: Contact, sort: str) -> str:
@@ -372,7 +361,7 @@ async def create(ws: Workspace, data: dict[str, Any]) -> tuple[Contact, bool]:
             contact_id, restored = existing.id, True
         else:
             contact_id, restored = store.insert(conn, values, t), False
-        for gid in _group_ids_sync(conn, groups):
+        for gid in contact_groups.resolve_sync(conn, groups):
             store.add_to_group(conn, [contact_id], gid)
         return contact_id, restored
 
@@ -380,23 +369,6 @@ async def create(ws: Workspace, data: dict[str, Any]) -> tuple[Contact, bool]:
     contact = await get(ws, contact_id)
     await webhooks.contact_event(ws, "contact.created", contact, restored=restored)
     return contact, restored
-
-
-def _group_ids_sync(conn: sqlite3.Connection, groups: Sequence[Any]) -> list[int]:
-    ids, names = [], []
-    for g in groups:
-        if isinstance(g, int) or (isinstance(g, str) and g.strip().isdigit()):
-            if groups_store.get_sync(conn, int(g)) is None:
-                raise Invalid("groups", "One of those groups does not exist.")
-            ids.append(int(g))
-        elif isinstance(g, str) and g.strip():
-            names.append(clean_group_name(g))
-        elif isinstance(g, str):
-            continue
-        else:
-            raise Invalid("groups", "Give groups by name or id.")
-    ids.extend(groups_store.ensure(conn, names, GROUP_COLORS, now()).values())
-    return list(dict.fromkeys(ids))
 
 
 async def update(ws: Workspace, contact_id: int, data: dict[str, Any]) -> Contact:
@@ -416,7 +388,7 @@ async def update(ws: Workspace, contact_id: int, data: dict[str, Any]) -> Contac
                 raise Conflict(message, name=display_name(other), details={"phone": "taken", "contact_id": other.id})
         store.update(conn, contact_id, values, now())
         if groups is not None:
-            store.set_groups(conn, contact_id, _group_ids_sync(conn, groups))
+            store.set_groups(conn, contact_id, contact_groups.resolve_sync(conn, groups))
 
     await ws.db.execute_write_fn(write)
     contact = await get(ws, contact_id)
@@ -520,236 +492,6 @@ async def purge_expired(ws: Workspace, at: int | None = None) -> int:
         total += done
         if done < 1000:
             return total
-
-
-# -- merge --------------------------------------------------------------------------------------------------------
-
-MERGE_FIELDS = ("name", "phone", "email", "notes")
-
-
-@dataclass(slots=True)
-class MergePreview:
-    keep: Contact
-    drop: Contact
-    result: dict[str, Any]  # the merged values, field by field
-    from_drop: set[str] = field(default_factory=set)  # which fields come from the contact that goes
-    conversations_moving: int = 0
-    groups_added: int = 0
-
-
-async def merge_preview(ws: Workspace, keep_id: int, drop_id: int, choose: dict[str, str] | None = None
-                        ) -> MergePreview:
-    """What merging `drop_id` into `keep_id` gives: for each field the kept contact's value unless it is empty or
-    `choose[field] == "drop"`; custom fields and groups are combined; notes are joined."""
-    if keep_id == drop_id:
-        raise Invalid("other", "Choose a different contact to merge with.")
-    keep, drop = await get(ws, keep_id, include_deleted=False), await get(ws, drop_id, include_deleted=False)
-    choose = choose or {}
-    result: dict[str, Any] = {}
-    from_drop: set[str] = set()
-    for name in ("name", "phone", "email"):
-        mine, theirs = getattr(keep, name), getattr(drop, name)
-        take = (choose.get(name) == "drop" and theirs) or (not mine and theirs)
-        result[name] = theirs if take else mine
-        if take:
-            from_drop.add(name)
-    result["notes"] = "\n\n".join(n for n in (keep.notes, drop.notes) if n)
-    result["fields"] = {**drop.fields, **keep.fields}
-    result["favourite"] = keep.favourite or drop.favourite
-    convs = await store.conversations_of(ws.db, drop_id)
-    groups = await store.group_ids_of(ws.db, [keep_id, drop_id])
-    added = len(set(groups.get(drop_id, [])) - set(groups.get(keep_id, [])))
-    return MergePreview(keep, drop, result, from_drop, len(convs), added)
-
-
-async def merge(ws: Workspace, keep_id: int, drop_id: int, choose: dict[str, str] | None = None) -> Contact:
-    """Merge two contacts into `keep_id` as `merge_preview` shows; the other one is gone afterwards."""
-    preview = await merge_preview(ws, keep_id, drop_id, choose)
-    values = {k: v for k, v in preview.result.items() if k in store.WRITABLE}
-    first, last = split_name(values["name"]) if "name" in preview.from_drop else (None, None)
-    if first is not None:
-        values.update(first_name=first, last_name=last)
-    if preview.keep.opted_out_at is None and preview.drop.opted_out_at is not None:
-        # An opt-out is a promise to the person; it survives the merge.
-        values.update(opted_out_at=preview.drop.opted_out_at, opted_out_reason=preview.drop.opted_out_reason)
-    if values.get("phone") == preview.keep.phone:
-        values.pop("phone")
-
-    def write(conn: sqlite3.Connection) -> None:
-        store.merge(conn, keep_id, drop_id, values, now())
-
-    await ws.db.execute_write_fn(write)
-    return await get(ws, keep_id)
-
-
-# -- groups -------------------------------------------------------------------------------------------------------
-
-
-def clean_group_name(name: Any) -> str:
-    text = " ".join(str(name or "").split())
-    if not text:
-        raise Invalid("name", "Give the group a name.")
-    if len(text) > 60:
-        raise Invalid("name", "Use at most 60 characters for a group name.")
-    return text
-
-
-def clean_color(color: Any) -> str:
-    text = str(color or "").strip()
-    if not _COLOR.match(text):
-        raise Invalid("color", "Pick a colour.")
-    return text.lower()
-
-
-async def groups(ws: Workspace, with_counts: bool = False) -> list[Group]:
-    return await (groups_store.with_counts(ws.db) if with_counts else groups_store.list_all(ws.db))
-
-
-async def get_group(ws: Workspace, group_id: int) -> Group:
-    group = await groups_store.get(ws.db, group_id)
-    if group is None:
-        raise NotFound("That group does not exist.")
-    return group
-
-
-async def create_group(ws: Workspace, name: str, color: str | None = None) -> Group:
-    name = clean_group_name(name)
-
-    def write(conn: sqlite3.Connection) -> int:
-        if groups_store.by_name(conn, name):
-            raise Conflict("There is already a group called %(name)s.", name=name, details={"name": "taken"})
-        count = conn.execute("SELECT count(*) FROM groups").fetchone()[0]
-        return groups_store.insert(conn, name, clean_color(color) if color else GROUP_COLORS[count % 10], now())
-
-    return await get_group(ws, await ws.db.execute_write_fn(write))
-
-
-async def update_group(ws: Workspace, group_id: int, name: str, color: str) -> Group:
-    name, color = clean_group_name(name), clean_color(color)
-
-    def write(conn: sqlite3.Connection) -> None:
-        other = groups_store.by_name(conn, name)
-        if other and other.id != group_id:
-            raise Conflict("There is already a group called %(name)s.", name=name, details={"name": "taken"})
-        if not groups_store.update(conn, group_id, name, color):
-            raise NotFound("That group does not exist.")
-
-    await ws.db.execute_write_fn(write)
-    return await get_group(ws, group_id)
-
-
-async def delete_group(ws: Workspace, group_id: int) -> None:
-    """Delete a group; its contacts stay, they just leave the group."""
-    if not await ws.db.execute_write_fn(lambda conn: groups_store.delete(conn, group_id)):
-        raise NotFound("That group does not exist.")
-
-
-async def add_to_group(ws: Workspace, ids: Sequence[int], group_id: int) -> int:
-    await get_group(ws, group_id)
-    ids = list(ids)
-
-    def write(conn: sqlite3.Connection) -> int:
-        added = store.add_to_group(conn, ids, group_id)
-        store.touch(conn, ids, now())
-        return added
-
-    return await ws.db.execute_write_fn(write)
-
-
-async def remove_from_group(ws: Workspace, ids: Sequence[int], group_id: int) -> int:
-    await get_group(ws, group_id)
-    ids = list(ids)
-
-    def write(conn: sqlite3.Connection) -> int:
-        removed = store.remove_from_group(conn, ids, group_id)
-        store.touch(conn, ids, now())
-        return removed
-
-    return await ws.db.execute_write_fn(write)
-
-
-# -- custom fields ------------------------------------------------------------------------------------------------
-
-
-def field_key_from(label: str) -> str:
-    text = unicodedata.normalize("NFKD", label).encode("ascii", "ignore").decode().lower()
-    key = re.sub(r"[^a-z0-9]+", "_", text).strip("_")[:40].strip("_")
-    if key and not key[0].isalpha():
-        key = f"f_{key}"[:40]
-    return key or "field"
-
-
-def _options(type_: str, options: Any) -> list[str]:
-    if type_ != "select":
-        return []
-    if isinstance(options, str):
-        options = re.split(r"[,\n]", options)
-    if not isinstance(options, list | tuple):
-        raise Invalid("options", "Give the choices as a list.")
-    clean = list(dict.fromkeys(" ".join(str(o).split()) for o in options if str(o).strip()))
-    if not clean:
-        raise Invalid("options", "A choice field needs at least one choice (one per line).")
-    if len(clean) > 100 or any(len(o) > 80 for o in clean):
-        raise Invalid("options", "Use at most 100 choices of up to 80 characters.")
-    return clean
-
-
-async def fields(ws: Workspace) -> list[CustomField]:
-    return await fields_store.list_all(ws.db)
-
-
-async def create_field(ws: Workspace, label: str, type_: str, options: Any = None, key: str | None = None
-                       ) -> CustomField:
-    label = " ".join(str(label or "").split())
-    if not label or len(label) > 60:
-        raise Invalid("label", "Give the field a name of up to 60 characters.")
-    if type_ not in fields_store.TYPES:
-        raise Invalid("type", "Choose a type: %(types)s.", types=", ".join(fields_store.TYPES))
-    key = (key or "").strip().lower() or field_key_from(label)
-    if not _KEY.match(key):
-        raise Invalid("key", "Keys start with a letter and use a-z, 0-9 and _ (up to 40).")
-    if key in RESERVED_KEYS:
-        raise Invalid("key", "%(key)s is a built-in detail of every contact; choose another key.", key=key)
-    opts = _options(type_, options)
-
-    def write(conn: sqlite3.Connection) -> int:
-        if fields_store.key_taken(conn, key):
-            raise Conflict("There is already a field with the key %(key)s.", key=key, details={"key": "taken"})
-        return fields_store.insert(conn, key, label, type_, opts, now())
-
-    field_id = await ws.db.execute_write_fn(write)
-    return await fields_store.get(ws.db, field_id)
-
-
-async def update_field(ws: Workspace, field_id: int, label: str, options: Any = None) -> CustomField:
-    spec = await fields_store.get(ws.db, field_id)
-    if spec is None:
-        raise NotFound("That field does not exist.")
-    label = " ".join(str(label or "").split())
-    if not label or len(label) > 60:
-        raise Invalid("label", "Give the field a name of up to 60 characters.")
-    opts = _options(spec.type, options)
-    await ws.db.execute_write_fn(lambda conn: fields_store.update(conn, field_id, label, opts))
-    return await fields_store.get(ws.db, field_id)
-
-
-async def delete_field(ws: Workspace, field_id: int) -> None:
-    """Delete a field definition and every contact's value of it."""
-    spec = await fields_store.get(ws.db, field_id)
-    if spec is None:
-        raise NotFound("That field does not exist.")
-
-    def write(conn: sqlite3.Connection) -> None:
-        fields_store.delete(conn, field_id)
-        store.drop_field_index(conn, spec.key)
-        store.drop_field_values(conn, spec.key)
-
-    await ws.db.execute_write_fn(write)
-    _FIELD_INDEXES.discard((str(ws.db.path), spec.key))
-
-
-async def group_ids_of(ws: Workspace, contact_id: int) -> list[int]:
-    return (await store.group_ids_of(ws.db, [contact_id])).get(contact_id, [])
 
 
 async def conversations(ws: Workspace, contact_id: int) -> list[store.ConversationSummary]:

@@ -18,7 +18,18 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Stream, Template
 
-from blazz import accounts, campaign_stats, campaigns, cloud_templates, contacts, i18n, pacing, templates
+from blazz import (
+    accounts,
+    campaign_stats,
+    campaigns,
+    cloud_templates,
+    contact_groups,
+    contacts,
+    custom_fields,
+    i18n,
+    pacing,
+    templates,
+)
 from blazz.errors import DomainError, Invalid
 from blazz.i18n import N_, ngettext
 from blazz.i18n import gettext as _
@@ -172,8 +183,8 @@ class CampaignsController(Controller):
             context["samples"] = (await contacts.list_contacts(ws, contacts.Filters(), limit=30)).contacts
             context["cloud"] = await self._cloud_choices(ws, c)
         if step == "audience":
-            context["groups"] = await contacts.groups(ws, with_counts=True)
-            context["fields"] = await contacts.fields(ws)
+            context["groups"] = await contact_groups.groups(ws, with_counts=True)
+            context["fields"] = await custom_fields.fields(ws)
         if step in ("pacing", "review") and c.account_id is not None:
             context.update(await self._pace(ws, c))
         if step == "review":

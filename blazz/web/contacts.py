@@ -19,7 +19,7 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Response, Stream, Template
 
-from blazz import contact_import, contacts, phones, workspace_settings
+from blazz import contact_groups, contact_import, contact_merge, contacts, custom_fields, phones, workspace_settings
 from blazz.errors import Conflict, Forbidden, Invalid
 from blazz.i18n import N_, ngettext
 from blazz.store.custom_fields import TYPES as FIELD_TYPES
@@ -83,7 +83,7 @@ class ContactsController(Controller):
         except Invalid as exc:
             result, filters = await contacts.list_contacts(ws, contacts.Filters()), contacts.Filters()
             request.state.filter_error = exc.message
-        groups, specs = await asyncio.gather(contacts.groups(ws), contacts.fields(ws))
+        groups, specs = await asyncio.gather(contact_groups.groups(ws), custom_fields.fields(ws))
         return {
             "ws": ws, "result": result, "filters": filters, "args": filter_args(params),
             "groups": groups, "group_by_id": {g.id: g for g in groups}, "specs": specs,
@@ -118,14 +118,14 @@ class ContactsController(Controller):
         if action == "add_group":
             if group_id is None:
                 raise Invalid("group_id", "Choose a group.")
-            await contacts.add_to_group(ws, chosen, group_id)
-            group = (await contacts.get_group(ws, group_id)).name
+            await contact_groups.add_to_group(ws, chosen, group_id)
+            group = (await contact_groups.get_group(ws, group_id)).name
             headers = toast("Added %(count)s to %(group)s.", count=len(chosen), group=group, events=changed)
         elif action == "remove_group":
             if group_id is None:
                 raise Invalid("group_id", "Choose a group.")
-            await contacts.remove_from_group(ws, chosen, group_id)
-            group = (await contacts.get_group(ws, group_id)).name
+            await contact_groups.remove_from_group(ws, chosen, group_id)
+            group = (await contact_groups.get_group(ws, group_id)).name
             headers = toast("Removed %(count)s from %(group)s.", count=len(chosen), group=group, events=changed)
         elif action == "delete":
             done = await contacts.delete(ws, chosen)
@@ -160,14 +160,14 @@ class ContactsController(Controller):
     @get("/new", **requires("agent"))
     async def new(self, request: Request, ws: CurrentWorkspace) -> Template:
         settings = await workspace_settings.load(ws.db)
-        return page(request, "contacts/new.html", ws=ws, form={}, errors={}, groups=await contacts.groups(ws),
-                    specs=await contacts.fields(ws), region=settings.default_region, phones=phones)
+        return page(request, "contacts/new.html", ws=ws, form={}, errors={}, groups=await contact_groups.groups(ws),
+                    specs=await custom_fields.fields(ws), region=settings.default_region, phones=phones)
 
     @post("/new", status_code=200, **requires("agent"))
     async def create(self, request: Request, ws: CurrentWorkspace) -> Template | ClientRedirect | Redirect:
         form = await request.form()
         data = {k: form.get(k, "") for k in ("phone", "name", "email", "notes")}
-        data["fields"] = {s.key: form.get(f"field:{s.key}", "") for s in await contacts.fields(ws)}
+        data["fields"] = {s.key: form.get(f"field:{s.key}", "") for s in await custom_fields.fields(ws)}
         data["groups"] = [g for g in form.getall("groups", []) if g]
         try:
             contact, restored = await contacts.create(ws, data)
@@ -176,7 +176,7 @@ class ContactsController(Controller):
             existing = exc.details.get("contact_id") if isinstance(exc, Conflict) else None
             settings = await workspace_settings.load(ws.db)
             return page(request, "contacts/new.html", 422, ws=ws, form=form, errors=errors, existing=existing,
-                        groups=await contacts.groups(ws), specs=await contacts.fields(ws),
+                        groups=await contact_groups.groups(ws), specs=await custom_fields.fields(ws),
                         region=settings.default_region, phones=phones)
         target = f"/w/{ws.slug}/contacts/{contact.id}" + ("?restored=1" if restored else "")
         return ClientRedirect(target) if request.headers.get("hx-request") else Redirect(target)
@@ -186,10 +186,10 @@ class ContactsController(Controller):
     async def _contact_context(self, ws: Workspace, contact_id: int) -> dict[str, Any]:
         """What every part of a contact's page needs (the membership comes from the request in templates)."""
         contact = await contacts.get(ws, contact_id)
-        groups = await contacts.groups(ws)
-        mine = await contacts.group_ids_of(ws, contact.id)
+        groups = await contact_groups.groups(ws)
+        mine = await contact_groups.group_ids_of(ws, contact.id)
         return {"ws": ws, "c": contact, "groups": groups, "member_of": [g for g in groups if g.id in mine],
-                "specs": await contacts.fields(ws), "phones": phones, "display_name": contacts.display_name,
+                "specs": await custom_fields.fields(ws), "phones": phones, "display_name": contacts.display_name,
                 "opt_out_reason": contacts.opt_out_reason, "restore_days": contacts.RESTORE_DAYS, "errors": {},
                 "form": {}}
 
@@ -219,7 +219,7 @@ class ContactsController(Controller):
         if section == "details":
             data = {k: form.get(k, "") for k in ("name", "phone", "email")}
         elif section == "fields":
-            data = {"fields": {s.key: form.get(f"field:{s.key}", "") for s in await contacts.fields(ws)}}
+            data = {"fields": {s.key: form.get(f"field:{s.key}", "") for s in await custom_fields.fields(ws)}}
         else:
             data = {"notes": form.get("notes", "")}
         try:
@@ -257,16 +257,16 @@ class ContactsController(Controller):
         if group_id is None and name:
             if not has_role(me.role, "admin"):
                 raise Forbidden("Creating groups needs the admin role; ask an admin, or pick an existing group.")
-            group_id = (await contacts.create_group(ws, name)).id
+            group_id = (await contact_groups.create_group(ws, name)).id
         if group_id is None:
             raise Invalid("group_id", "Choose a group.")
-        await contacts.add_to_group(ws, [contact_id], group_id)
+        await contact_groups.add_to_group(ws, [contact_id], group_id)
         return html("contacts/_groups.html", **await self._contact_context(ws, contact_id))
 
     @post("/{contact_id:int}/groups/{group_id:int}/remove", status_code=200, **requires("agent"))
     async def leave_group(self, ws: CurrentWorkspace, contact_id: FromPath[int], group_id: FromPath[int]
                           ) -> Template:
-        await contacts.remove_from_group(ws, [contact_id], group_id)
+        await contact_groups.remove_from_group(ws, [contact_id], group_id)
         return html("contacts/_groups.html", **await self._contact_context(ws, contact_id))
 
     @post("/{contact_id:int}/delete", status_code=200, **requires("admin"))
@@ -288,7 +288,7 @@ class ContactsController(Controller):
         other, preview, candidates = _int(params.get("other")), None, []
         if other:
             choose = {k: params.get(k) for k in ("name", "phone", "email") if params.get(k)}
-            preview = await contacts.merge_preview(ws, contact_id, other, choose)
+            preview = await contact_merge.merge_preview(ws, contact_id, other, choose)
         else:
             q = params.get("q") or ""
             found = await contacts.list_contacts(ws, contacts.Filters(q=q), limit=8, with_total=False) if q else None
@@ -306,7 +306,7 @@ class ContactsController(Controller):
         if other is None:
             raise Invalid("other", "Choose the contact to merge.")
         choose = {k: form.get(k) for k in ("name", "phone", "email") if form.get(k)}
-        await contacts.merge(ws, contact_id, other, choose)
+        await contact_merge.merge(ws, contact_id, other, choose)
         return ClientRedirect(f"/w/{ws.slug}/contacts/{contact_id}")
 
 
@@ -327,9 +327,9 @@ class ContactSetupController(Controller):
     # -- groups and custom fields -----------------------------------------------------------------------------
 
     async def _setup_context(self, ws: Workspace, **extra: Any) -> dict[str, Any]:
-        return {"ws": ws, "groups": await contacts.groups(ws, with_counts=True), "specs": await contacts.fields(ws),
-                "colors": contacts.GROUP_COLORS, "field_types": FIELD_TYPES, "type_labels": FIELD_TYPE_LABELS,
-                "errors": {}, "form": {}, **extra}
+        return {"ws": ws, "groups": await contact_groups.groups(ws, with_counts=True),
+                "specs": await custom_fields.fields(ws), "colors": contact_groups.GROUP_COLORS,
+                "field_types": FIELD_TYPES, "type_labels": FIELD_TYPE_LABELS, "errors": {}, "form": {}, **extra}
 
     @get("/setup", **requires("admin"))
     async def setup(self, request: Request, ws: CurrentWorkspace) -> Template:
@@ -339,7 +339,7 @@ class ContactSetupController(Controller):
     async def create_group(self, request: Request, ws: CurrentWorkspace) -> Template:
         form = await _form(request)
         try:
-            group = await contacts.create_group(ws, form.get("name", ""), form.get("color") or None)
+            group = await contact_groups.create_group(ws, form.get("name", ""), form.get("color") or None)
         except (Invalid, Conflict) as exc:
             return html("contacts/_setup_groups.html", 422,
                         **await self._setup_context(ws, errors={"group": exc.message}, form=form))
@@ -350,7 +350,7 @@ class ContactSetupController(Controller):
     async def update_group(self, request: Request, ws: CurrentWorkspace, group_id: FromPath[int]) -> Template:
         form = await _form(request)
         try:
-            await contacts.update_group(ws, group_id, form.get("name", ""), form.get("color", ""))
+            await contact_groups.update_group(ws, group_id, form.get("name", ""), form.get("color", ""))
         except (Invalid, Conflict) as exc:
             return html("contacts/_setup_groups.html", 422,
                         **await self._setup_context(ws, errors={f"group-{group_id}": exc.message}))
@@ -358,7 +358,7 @@ class ContactSetupController(Controller):
 
     @post("/groups/{group_id:int}/delete", status_code=200, **requires("admin"))
     async def delete_group(self, ws: CurrentWorkspace, group_id: FromPath[int]) -> Template:
-        await contacts.delete_group(ws, group_id)
+        await contact_groups.delete_group(ws, group_id)
         return html("contacts/_setup_groups.html", headers=toast("Group deleted; its contacts stay."),
                     **await self._setup_context(ws))
 
@@ -366,7 +366,7 @@ class ContactSetupController(Controller):
     async def create_field(self, request: Request, ws: CurrentWorkspace) -> Template:
         form = await _form(request)
         try:
-            spec = await contacts.create_field(ws, form.get("label", ""), form.get("type", ""),
+            spec = await custom_fields.create_field(ws, form.get("label", ""), form.get("type", ""),
                                                form.get("options", ""), form.get("key") or None)
         except (Invalid, Conflict) as exc:
             return html("contacts/_setup_fields.html", 422,
@@ -378,7 +378,7 @@ class ContactSetupController(Controller):
     async def update_field(self, request: Request, ws: CurrentWorkspace, field_id: FromPath[int]) -> Template:
         form = await _form(request)
         try:
-            await contacts.update_field(ws, field_id, form.get("label", ""), form.get("options", ""))
+            await custom_fields.update_field(ws, field_id, form.get("label", ""), form.get("options", ""))
         except Invalid as exc:
             return html("contacts/_setup_fields.html", 422,
                         **await self._setup_context(ws, errors={f"field-{field_id}": exc.message}))
@@ -386,7 +386,7 @@ class ContactSetupController(Controller):
 
     @post("/fields/{field_id:int}/delete", status_code=200, **requires("admin"))
     async def delete_field(self, ws: CurrentWorkspace, field_id: FromPath[int]) -> Template:
-        await contacts.delete_field(ws, field_id)
+        await custom_fields.delete_field(ws, field_id)
         return html("contacts/_setup_fields.html", headers=toast("Field deleted."), **await self._setup_context(ws))
 
     # -- import -----------------------------------------------------------------------------------------------
@@ -415,8 +415,8 @@ class ContactSetupController(Controller):
         ctx: dict[str, Any] = {"ws": ws, "job": job, "errors": {}, "form": {}}
         if job.status == "mapping":
             settings = await workspace_settings.load(ws.db)
-            ctx.update(inspection=await contact_import.inspection_of(ws, job), specs=await contacts.fields(ws),
-                       groups=await contacts.groups(ws), regions=phones.regions(), targets=contact_import.TARGETS,
+            ctx.update(inspection=await contact_import.inspection_of(ws, job), specs=await custom_fields.fields(ws),
+                       groups=await contact_groups.groups(ws), regions=phones.regions(), targets=contact_import.TARGETS,
                        target_labels=contact_import.TARGET_LABELS,
                        region=settings.default_region or "")
         elif job.status in ("done", "failed"):

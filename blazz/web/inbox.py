@@ -20,7 +20,9 @@ from litestar.response import File, Response, Template
 
 from blazz import (
     canned_replies,
+    contact_groups,
     contacts,
+    custom_fields,
     inbox,
     inbox_assignment,
     outbox,
@@ -111,8 +113,8 @@ async def thread_context(ic: InboxContext, conv: ConversationRow, *, around: int
 
 async def panel_context(ic: InboxContext, conv: ConversationRow) -> dict[str, Any]:
     contact = await contacts.get(ic.ws, conv.contact_id)
-    groups = await contacts.groups(ic.ws)
-    mine = set(await contacts.group_ids_of(ic.ws, contact.id))
+    groups = await contact_groups.groups(ic.ws)
+    mine = set(await contact_groups.group_ids_of(ic.ws, contact.id))
     others = [c for c in await inbox.contact_conversations(ic.ws, ic.agent, contact.id) if c.id != conv.id]
     return {"conv": conv, "contact": contact, "contact_groups": [g for g in groups if g.id in mine],
             "past": others}
@@ -129,7 +131,7 @@ class InboxController(Controller):
     async def _page(self, request: Request, ws: Workspace, role: str, conv_id: int | None) -> Template:
         ic = await _ctx(request, ws, role)
         request.session["last_ws"] = ws.slug
-        extra: dict[str, Any] = {"groups": await contacts.groups(ws), "settings": await inbox.load_settings(ws)}
+        extra: dict[str, Any] = {"groups": await contact_groups.groups(ws), "settings": await inbox.load_settings(ws)}
         query = request.query_params.get("q", "").strip()
         if query:
             extra["results"] = await search.search(ws, ic.agent, query)
@@ -232,7 +234,7 @@ class InboxController(Controller):
         ic = await _ctx(request, ws, me.role)
         conv = await inbox.conversation(ws, ic.agent, conversation_id)
         contact = await contacts.get(ws, conv.contact_id)
-        values = contacts.template_variables(contact, await contacts.fields(ws))
+        values = contacts.template_variables(contact, await custom_fields.fields(ws))
         values["agent_name"] = ic.agent.name
         body = [{"shortcut": r.shortcut, "title": r.title, "text": canned_replies.fill(r.body, values)}
                 for r in await canned_replies.all_replies(ws)]

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from blazz import campaign_stats, campaigns, contacts, outbox, pacing
+from blazz import campaign_stats, campaigns, contact_groups, outbox, pacing
 from blazz.errors import Conflict, Invalid
 from blazz.store import campaigns as campaigns_store
 from blazz.store import outbox as outbox_store
@@ -23,7 +23,7 @@ UNPACED = {"gap_min_s": 0, "gap_max_s": 0, "pause_every": 0, "daily_cap": None, 
 
 async def crowd(h, group: str, n: int, start: int) -> None:
     """n contacts in a group, written in one transaction (hundreds of recipients without hundreds of writes)."""
-    await contacts.create_group(h.ws, group)
+    await contact_groups.create_group(h.ws, group)
     gid = await group_id(h, group)
 
     def write(conn) -> None:

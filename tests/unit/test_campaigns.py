@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from blazz import audit, campaign_feed, campaigns, contacts, pacing, templates
+from blazz import audit, campaign_feed, campaigns, contact_groups, contacts, pacing, templates
 from blazz.errors import Conflict, Invalid
 from blazz.store import campaigns as campaigns_store
 from blazz.templates import TemplateInput
@@ -29,7 +29,7 @@ async def people(h, n: int, group: str = "Pelanggan", start: int = 0, **extra) -
 
 
 async def group_id(h, name: str) -> int:
-    return next(g.id for g in await contacts.groups(h.ws) if g.name == name)
+    return next(g.id for g in await contact_groups.groups(h.ws) if g.name == name)
 
 
 async def draft(h, text: str = "Halo {{first_name|Kak}}, promo!", groups: list[str] = ("Pelanggan",), **more):
@@ -121,7 +121,7 @@ async def test_exclusions_are_counted_then_skipped_with_their_reason(tmp_path):
 async def test_bad_input_is_refused_with_the_reason(tmp_path):
     async with running(tmp_path) as h:
         await people(h, 2)
-        await contacts.create_group(h.ws, "Kosong")
+        await contact_groups.create_group(h.ws, "Kosong")
         unknown = await draft(h, text="Halo {{frist_name}} dari {{kota}}")
         with pytest.raises(Invalid) as err:
             await campaigns.launch(h.ws, unknown.id, ME)

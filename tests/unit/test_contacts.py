@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from blazz import contacts, workspace_settings
+from blazz import contact_groups, contact_merge, contacts, custom_fields, workspace_settings
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.store.database import Database
 from blazz.store.workspace_schema import WORKSPACE_MIGRATIONS
@@ -62,7 +62,7 @@ async def test_re_adding_a_deleted_phone_restores_that_contact(ws):
     again, restored = await contacts.create(ws, {"phone": "+6281234567890", "name": "Budi Baru", "email": ""})
     assert restored and again.id == first.id and again.deleted_at is None
     assert again.name == "Budi Baru"
-    assert await contacts.group_ids_of(ws, again.id), "groups came back with it"
+    assert await contact_groups.group_ids_of(ws, again.id), "groups came back with it"
 
 
 async def test_changing_phone_to_a_taken_or_binned_number_is_refused(ws):
@@ -106,11 +106,11 @@ async def test_search_by_name_email_and_phone_in_any_format(ws):
 
 
 async def test_filters_sort_and_cursor_pages(ws):
-    vip = await contacts.create_group(ws, "VIP")
+    vip = await contact_groups.create_group(ws, "VIP")
     for i in range(7):
         c, _ = await contacts.create(ws, {"phone": f"08123456780{i}", "name": f"Person {i}"})
         if i % 2:
-            await contacts.add_to_group(ws, [c.id], vip.id)
+            await contact_groups.add_to_group(ws, [c.id], vip.id)
         if i == 3:
             await contacts.set_favourite(ws, c.id, True)
             await contacts.set_opted_out(ws, c.id, True, "Asked by phone")
@@ -133,12 +133,12 @@ async def test_filters_sort_and_cursor_pages(ws):
 
 
 async def test_custom_fields_are_validated_by_type(ws):
-    await contacts.create_field(ws, "City", "select", ["Jakarta", "Medan"])
-    await contacts.create_field(ws, "Birthday", "date")
-    await contacts.create_field(ws, "Points", "number")
-    await contacts.create_field(ws, "Newsletter", "checkbox")
-    await contacts.create_field(ws, "Website", "url")
-    await contacts.create_field(ws, "Work email", "email")
+    await custom_fields.create_field(ws, "City", "select", ["Jakarta", "Medan"])
+    await custom_fields.create_field(ws, "Birthday", "date")
+    await custom_fields.create_field(ws, "Points", "number")
+    await custom_fields.create_field(ws, "Newsletter", "checkbox")
+    await custom_fields.create_field(ws, "Website", "url")
+    await custom_fields.create_field(ws, "Work email", "email")
     c, _ = await contacts.create(ws, {"phone": "081234567890", "fields": {
         "city": "medan", "birthday": "31/03/1990", "points": "1500", "newsletter": "ya",
         "website": "toko.id", "work_email": "Budi@Kantor.ID"}})
@@ -152,38 +152,38 @@ async def test_custom_fields_are_validated_by_type(ws):
     updated = await contacts.update(ws, c.id, {"fields": {"points": "", "city": "Jakarta"}})
     assert "points" not in updated.fields and updated.fields["city"] == "Jakarta"
     assert await names(ws, field_key="city", field_value="jakarta") == [""]
-    assert contacts.template_variables(updated, await contacts.fields(ws))["newsletter"] == "yes"
+    assert contacts.template_variables(updated, await custom_fields.fields(ws))["newsletter"] == "yes"
 
 
 async def test_field_keys_are_checked_and_deleting_a_field_clears_its_values(ws):
     with pytest.raises(Invalid):
-        await contacts.create_field(ws, "Phone", "text")  # its key would be a built-in one
+        await custom_fields.create_field(ws, "Phone", "text")  # its key would be a built-in one
     with pytest.raises(Invalid):
-        await contacts.create_field(ws, "Colour", "select", [])
+        await custom_fields.create_field(ws, "Colour", "select", [])
     with pytest.raises(Invalid):
-        await contacts.create_field(ws, "X", "money")
-    spec = await contacts.create_field(ws, "Kota Asal", "text")
+        await custom_fields.create_field(ws, "X", "money")
+    spec = await custom_fields.create_field(ws, "Kota Asal", "text")
     assert spec.key == "kota_asal"
     with pytest.raises(Conflict):
-        await contacts.create_field(ws, "Kota asal", "text")
+        await custom_fields.create_field(ws, "Kota asal", "text")
     c, _ = await contacts.create(ws, {"phone": "081234567890", "fields": {"kota_asal": "Solo"}})
-    await contacts.delete_field(ws, spec.id)
+    await custom_fields.delete_field(ws, spec.id)
     assert (await contacts.get(ws, c.id)).fields == {}
 
 
 async def test_groups_names_are_unique_without_case_and_deleting_keeps_contacts(ws):
-    group = await contacts.create_group(ws, "Pelanggan Setia", "#AABBCC")
+    group = await contact_groups.create_group(ws, "Pelanggan Setia", "#AABBCC")
     assert group.color == "#aabbcc"
     with pytest.raises(Conflict):
-        await contacts.create_group(ws, "pelanggan setia")
+        await contact_groups.create_group(ws, "pelanggan setia")
     with pytest.raises(Invalid):
-        await contacts.create_group(ws, "   ")
+        await contact_groups.create_group(ws, "   ")
     with pytest.raises(Invalid):
-        await contacts.update_group(ws, group.id, "Setia", "red")
+        await contact_groups.update_group(ws, group.id, "Setia", "red")
     c, _ = await contacts.create(ws, {"phone": "081234567890", "groups": [str(group.id), "Baru"]})
-    assert len(await contacts.group_ids_of(ws, c.id)) == 2
-    await contacts.delete_group(ws, group.id)
-    assert len(await contacts.group_ids_of(ws, c.id)) == 1
+    assert len(await contact_groups.group_ids_of(ws, c.id)) == 2
+    await contact_groups.delete_group(ws, group.id)
+    assert len(await contact_groups.group_ids_of(ws, c.id)) == 1
     assert (await contacts.get(ws, c.id)).deleted_at is None
 
 
@@ -220,10 +220,10 @@ async def test_merge_moves_conversations_groups_and_keeps_opt_out(ws):
                          " VALUES (?, 1, 'in', 'halo', ?)", (conv, at))
 
     await ws.db.execute_write_fn(seed)
-    preview = await contacts.merge_preview(ws, keep.id, drop.id, {"name": "drop"})
+    preview = await contact_merge.merge_preview(ws, keep.id, drop.id, {"name": "drop"})
     assert preview.result["name"] == "Budi S" and preview.result["email"] == "budi@toko.id"
     assert preview.conversations_moving == 1 and preview.groups_added == 1
-    merged = await contacts.merge(ws, keep.id, drop.id, {"name": "drop"})
+    merged = await contact_merge.merge(ws, keep.id, drop.id, {"name": "drop"})
     assert merged.name == "Budi S" and merged.phone == "+6281111111111" and merged.email == "budi@toko.id"
     assert merged.notes == "Likes batik\n\nReseller" and merged.opted_out_at is not None
     with pytest.raises(NotFound):
@@ -233,7 +233,7 @@ async def test_merge_moves_conversations_groups_and_keeps_opt_out(ws):
     assert await ws.db.fetchval("SELECT count(*) FROM messages WHERE conversation_id = ?", (convs[0].id,)) == 2
     assert await names(ws, q="2222 2222") == [], "the dropped number is gone from search"
     with pytest.raises(Invalid):
-        await contacts.merge_preview(ws, keep.id, keep.id)
+        await contact_merge.merge_preview(ws, keep.id, keep.id)
 
 
 async def test_bad_contact_input_is_refused_without_writing(ws):

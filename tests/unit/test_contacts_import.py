@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from blazz import contact_import, contacts
+from blazz import contact_groups, contact_import, contacts, custom_fields
 from blazz.bus import Bus
 from blazz.errors import Invalid
 from tests.unit.test_contacts import open_workspace
@@ -54,7 +54,7 @@ async def test_valid_rows_land_and_bad_rows_are_reported_with_row_numbers(ws):
     why = await reasons(ws, job)
     assert set(why) == {3, 5, 6, 7}
     assert "letters" in why[3] and "email" in why[5] and "row 2" in why[6] and "No phone" in why[7]
-    groups = {g.name: g.members for g in await contacts.groups(ws, with_counts=True)}
+    groups = {g.name: g.members for g in await contact_groups.groups(ws, with_counts=True)}
     assert groups == {"VIP": 2, "Jakarta": 1}
 
 
@@ -119,8 +119,8 @@ async def test_formula_cells_are_neutralised_on_export(ws):
 
 
 async def test_export_has_every_field_groups_and_an_optional_bom(ws):
-    await contacts.create_field(ws, "City", "select", ["Medan"])
-    await contacts.create_field(ws, "Newsletter", "checkbox")
+    await custom_fields.create_field(ws, "City", "select", ["Medan"])
+    await custom_fields.create_field(ws, "Newsletter", "checkbox")
     c, _ = await contacts.create(ws, {"phone": "081234567890", "name": "Budi", "groups": ["VIP", "Medan"],
                                       "fields": {"city": "Medan", "newsletter": "yes"}})
     await contacts.set_opted_out(ws, c.id, True, "Replied STOP")
@@ -138,7 +138,7 @@ async def test_export_has_every_field_groups_and_an_optional_bom(ws):
 
 
 async def test_duplicate_policy_skip_or_update(ws):
-    await contacts.create_field(ws, "City", "text")
+    await custom_fields.create_field(ws, "City", "text")
     c, _ = await contacts.create(ws, {"phone": "081234567890", "name": "Budi", "email": "budi@toko.id",
                                       "fields": {"city": "Medan"}})
     data = (HEADER.strip() + ",city\nBudi Santoso,+62 812-3456-7890,,,Jakarta\nNew,0813 1111 2222,,,\n").encode()
@@ -158,9 +158,9 @@ async def test_mapping_group_region_and_new_field(ws):
                                 region="ID")
     assert inspection.mapping[:2] == ["name", "phone"]
     assert job.created == 2
-    spec = next(s for s in await contacts.fields(ws) if s.label == "Kota")
+    spec = next(s for s in await custom_fields.fields(ws) if s.label == "Kota")
     assert spec.key == "kota" and spec.type == "text"
-    groups = {g.name: g.members for g in await contacts.groups(ws, with_counts=True)}
+    groups = {g.name: g.members for g in await contact_groups.groups(ws, with_counts=True)}
     assert groups == {"Lebaran 2026": 2}
 
 
@@ -188,7 +188,7 @@ async def test_excel_files(ws):
     openpyxl = pytest.importorskip("openpyxl")
     import datetime as dt
 
-    await contacts.create_field(ws, "Birthday", "date")
+    await custom_fields.create_field(ws, "Birthday", "date")
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.append(["Name", "Phone", "Birthday", "Groups"])

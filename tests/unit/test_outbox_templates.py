@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from blazz import accounts, cloud_templates, contacts, outbox
+from blazz import accounts, cloud_templates, contacts, custom_fields, outbox
 from blazz.delivery.worker import RECOVERED_UNKNOWN
 from blazz.errors import Invalid, NotFound
 from blazz.outbox import CampaignItem
@@ -37,7 +37,7 @@ async def ready(h, graph: FakeGraphApi) -> tuple[int, dict[str, int]]:
     number = await cloud_number(h, graph)
     await until(lambda: h.rt.delivery.worker((h.ws.id, number)) is not None)
     await cloud_templates.sync(h.ws, number)
-    await contacts.create_field(h.ws, "Order no", "text", key="order_no")
+    await custom_fields.create_field(h.ws, "Order no", "text", key="order_no")
     ids = {t.name: t.id for t in await cloud_templates.list_for(h.ws, number)}
     await cloud_templates.set_mapping(h.ws, ids["order_update"], {
         "header.1": "{{order_no}}", "body.1": "{{first_name|Kak}}", "body.2": "{{order_no}}"})

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from blazz import contacts, media, templates
+from blazz import contacts, custom_fields, media, templates
 from blazz.errors import Conflict, Invalid, NotFound
 from blazz.templates import TemplateInput
 from blazz.workspaces import Workspace
@@ -53,7 +53,7 @@ def test_compose_puts_the_footer_in_its_own_paragraph():
 
 
 async def test_a_template_renders_for_a_contact_with_custom_fields_and_rotates_variants(ws):
-    await contacts.create_field(ws, "City", "text")
+    await custom_fields.create_field(ws, "City", "text")
     budi, _ = await contacts.create(ws, {"phone": "0812-1111-2222", "name": "Budi Santoso",
                                          "fields": {"city": "Medan"}})
     t = await templates.create(ws, TemplateInput(
@@ -83,7 +83,7 @@ async def test_check_known_names_the_unknown_variable(ws):
     with pytest.raises(Invalid) as err:
         await templates.check_known(ws, ["Halo {{first_name}} {{kota}}"])
     assert "{{kota}}" in err.value.message and err.value.field == "body"
-    await contacts.create_field(ws, "Kota", "text")
+    await custom_fields.create_field(ws, "Kota", "text")
     await templates.check_known(ws, ["Halo {{kota}}"])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from blazz import accounts, cloud_templates, contacts, i18n
+from blazz import accounts, cloud_templates, custom_fields, i18n
 from blazz.cloud_templates import NewCloudTemplate
 from blazz.errors import Invalid
 from blazz.whatsapp.protocol import OutgoingMessage, SendError
@@ -56,7 +56,7 @@ async def test_sync_stores_every_template_with_its_status_and_keeps_mappings(tmp
             ("header.1", "#123"), ("body.1", "Budi"), ("body.2", "#123")]
         assert [p.key for p in cloud_templates.params_of(rows["promo_named"])] == ["body.customer_name",
                                                                                  "body.discount"]
-        await contacts.create_field(h.ws, "Order no", "text", key="order_no")
+        await custom_fields.create_field(h.ws, "Order no", "text", key="order_no")
         await cloud_templates.set_mapping(h.ws, order.id, {"header.1": "{{order_no}}", "body.1": "{{first_name|Kak}}",
                                                            "body.2": "{{order_no}}"})
         graph.templates.remove(OLD)
@@ -73,7 +73,7 @@ async def test_a_mapping_renders_a_template_call_per_contact(tmp_path, graph):
     async with running(tmp_path, connect=False) as h:
         number = await cloud_number(h, graph)
         await cloud_templates.sync(h.ws, number)
-        await contacts.create_field(h.ws, "Order no", "text", key="order_no")
+        await custom_fields.create_field(h.ws, "Order no", "text", key="order_no")
         rows = {t.name: t for t in await cloud_templates.list_for(h.ws, number)}
         order = await cloud_templates.set_mapping(h.ws, rows["order_update"].id, {
             "header.1": "{{order_no}}", "body.1": "{{first_name|Kak}}", "body.2": "{{order_no|-}}"})
@@ -108,7 +108,7 @@ async def test_a_mapping_renders_a_template_call_per_contact(tmp_path, graph):
 async def test_a_template_written_with_our_variables_is_submitted_positional_with_its_mapping(tmp_path, graph):
     async with running(tmp_path, connect=False) as h:
         number = await cloud_number(h, graph)
-        await contacts.create_field(h.ws, "City", "text")
+        await custom_fields.create_field(h.ws, "City", "text")
         made = await cloud_templates.create(h.ws, number, NewCloudTemplate(
             name="Promo Kota", language="id", category="marketing", header="Promo {{city}}",
             body="Halo {{first_name|Kak}}, promo di {{city}} untuk {{first_name|Kak}}!", footer="Balas STOP"))

@@ -9,7 +9,7 @@ import datetime as dt
 import re
 import time
 
-from blazz import accounts, contacts, pacing
+from blazz import accounts, contact_groups, contacts, pacing
 from blazz.store import campaigns as campaigns_store
 from tests.conftest import form_post
 from tests.web.test_accounts_page import workspace
@@ -26,7 +26,7 @@ async def setup_shop(client, slug: str, n: int = 3, connect: bool = True) -> tup
     if connect:
         await form_post(client, f"/w/{slug}/accounts/{account.id}/connect", {}, htmx=True)
         await form_post(client, f"/w/{slug}/accounts/{account.id}/scan", {}, htmx=True)
-    group = await contacts.create_group(ws, "Pelanggan")
+    group = await contact_groups.create_group(ws, "Pelanggan")
     for i in range(n):
         await contacts.create(ws, {"phone": f"+62812{i:08d}", "name": f"Budi{i} Santoso", "groups": [group.id]})
     return ws, account, group
@@ -120,7 +120,7 @@ async def test_the_wizard_walks_from_name_to_launch_and_the_page_shows_the_resul
 
 async def test_launch_refuses_an_unknown_variable_and_an_empty_audience_on_the_review_step(client, owner):
     ws, account, _ = await setup_shop(client, owner.slug, connect=False)
-    empty = await contacts.create_group(ws, "Kosong")
+    empty = await contact_groups.create_group(ws, "Kosong")
     cid = await new_campaign(client, owner.slug)
     await step(client, owner.slug, cid, "account", {"account_id": str(account.id)})
     await step(client, owner.slug, cid, "message", {"kind": "text", "text": "Halo {{frist_name}}"})

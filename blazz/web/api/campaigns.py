@@ -17,7 +17,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from blazz import audit, campaign_stats, campaigns, contacts, pacing
+from blazz import audit, campaign_stats, campaigns, contact_groups, pacing
 from blazz.errors import Forbidden, Invalid
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as campaigns_store
@@ -148,7 +148,7 @@ async def campaign_out(ws: Workspace, c: Campaign) -> CampaignOut:
 
 
 async def _group_ids(ws: Workspace, given: list[int | str]) -> list[int]:
-    groups = await contacts.groups(ws)
+    groups = await contact_groups.groups(ws)
     by_name = {g.name.casefold(): g.id for g in groups}
     ids = {g.id for g in groups}
     out = []

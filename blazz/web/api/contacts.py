@@ -17,7 +17,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from blazz import contact_import, contacts
+from blazz import contact_groups, contact_import, contacts
 from blazz.errors import Invalid
 from blazz.store.contacts import Contact
 from blazz.web.api.auth import ApiWorkspace, requires_api_role
@@ -116,7 +116,7 @@ class ImportResult(msgspec.Struct):
 
 
 async def _group_names(ws: Workspace) -> dict[int, str]:
-    return {g.id: g.name for g in await contacts.groups(ws)}
+    return {g.id: g.name for g in await contact_groups.groups(ws)}
 
 
 def contact_out(c: Contact, group_ids: list[int], names: dict[int, str]) -> ContactOut:
@@ -130,14 +130,14 @@ def contact_out(c: Contact, group_ids: list[int], names: dict[int, str]) -> Cont
 
 async def _one(ws: Workspace, contact_id: int) -> ContactOut:
     contact = await contacts.get(ws, contact_id, include_deleted=False)
-    return contact_out(contact, await contacts.group_ids_of(ws, contact_id), await _group_names(ws))
+    return contact_out(contact, await contact_groups.group_ids_of(ws, contact_id), await _group_names(ws))
 
 
 async def _filters(ws: Workspace, q: str | None, group: str | None, opted_out: bool | None) -> contacts.Filters:
     group_id = None
     if group:
         wanted = group.strip()
-        found = next((g for g in await contacts.groups(ws)
+        found = next((g for g in await contact_groups.groups(ws)
                       if str(g.id) == wanted or g.name.casefold() == wanted.casefold()), None)
         if found is None:
             raise Invalid("group", "There is no group %(name)s.", name=wanted)
@@ -216,14 +216,14 @@ class GroupsApi(Controller):
     @get("/", operation_id="listGroups", summary="Contact groups with how many contacts each holds")
     async def list_groups(self, ws: ApiWorkspace) -> list[GroupOut]:
         return [GroupOut(g.id, g.name, g.color, g.members, iso(g.created_at))
-                for g in await contacts.groups(ws, with_counts=True)]
+                for g in await contact_groups.groups(ws, with_counts=True)]
 
     @post("/", operation_id="createGroup", summary="Create a group", **requires_api_role("admin"))
     async def create(self, ws: ApiWorkspace, data: JSONBody[NewGroup]) -> GroupOut:
-        group = await contacts.create_group(ws, data.name, data.color)
+        group = await contact_groups.create_group(ws, data.name, data.color)
         return GroupOut(group.id, group.name, group.color, 0, iso(group.created_at))
 
     @delete("/{group_id:int}", operation_id="deleteGroup", summary="Delete a group; its contacts stay",
             **requires_api_role("admin"))
     async def remove(self, ws: ApiWorkspace, group_id: FromPath[int]) -> None:
-        await contacts.delete_group(ws, group_id)
+        await contact_groups.delete_group(ws, group_id)

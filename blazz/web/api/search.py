@@ -6,7 +6,7 @@ import msgspec
 from litestar import Controller, get
 from litestar.params import FromQuery
 
-from blazz import contacts, search
+from blazz import contact_groups, search
 from blazz.web.api.auth import ApiIdentity, ApiWorkspace
 from blazz.web.api.contacts import ContactOut, contact_out
 from blazz.web.api.conversations import agent_of
@@ -27,8 +27,8 @@ class SearchApi(Controller):
     async def search(self, ws: ApiWorkspace, identity: ApiIdentity, q: FromQuery[str] = "",
                      limit: FromQuery[int | None] = None) -> SearchOut:
         found = await search.search(ws, agent_of(identity), q, limit=min(check_limit(limit), 100))
-        names = {g.id: g.name for g in await contacts.groups(ws)}
+        names = {g.id: g.name for g in await contact_groups.groups(ws)}
         out = []
         for c in found.contacts:
-            out.append(contact_out(c, await contacts.group_ids_of(ws, c.id), names))
+            out.append(contact_out(c, await contact_groups.group_ids_of(ws, c.id), names))
         return SearchOut([message_out(hit.message) for hit in found.messages], out)
