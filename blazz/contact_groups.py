@@ -53,7 +53,7 @@ async def create_group(ws: Workspace, name: str, color: str | None = None) -> Gr
     def write(conn: sqlite3.Connection) -> int:
         if groups_store.by_name(conn, name):
             raise Conflict("There is already a group called %(name)s.", name=name, details={"name": "taken"})
-        count = conn.execute("SELECT count(*) FROM groups").fetchone()[0]
+        count = groups_store.count_sync(conn)
         return groups_store.insert(conn, name, clean_color(color) if color else GROUP_COLORS[count % 10],
                                    int(time.time()))
 

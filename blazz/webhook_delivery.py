@@ -308,7 +308,7 @@ class WebhookDelivery:
                 next_at = None
 
         def write(conn: sqlite3.Connection) -> str | None:
-            if conn.execute("SELECT 1 FROM webhook_deliveries WHERE id = ?", (c.id,)).fetchone() is None:
+            if not store.delivery_exists(conn, c.id):
                 return None  # the webhook was deleted meanwhile
             store.record_attempt(conn, c.id, at, status, excerpt, error, duration_ms, next_at, outcome)
             hook = store.record_result(conn, c.webhook_id, at, status, ok)

@@ -51,6 +51,10 @@ def by_name(conn: sqlite3.Connection, name: str) -> Group | None:
     return Group(*row) if row else None
 
 
+def count_sync(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM groups").fetchone()[0]
+
+
 def insert(conn: sqlite3.Connection, name: str, color: str, now: int) -> int:
     return conn.execute("INSERT INTO groups (name, color, created_at) VALUES (?, ?, ?)", (name, color, now)).lastrowid
 

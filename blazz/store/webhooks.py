@@ -267,6 +267,10 @@ def next_due(conn: sqlite3.Connection) -> float | None:
     ).fetchone()[0]
 
 
+def delivery_exists(conn: sqlite3.Connection, delivery_id: int) -> bool:
+    return conn.execute("SELECT 1 FROM webhook_deliveries WHERE id = ?", (delivery_id,)).fetchone() is not None
+
+
 def record_attempt(conn: sqlite3.Connection, delivery_id: int, at: float, status: int | None, body: str | None,
                    error: str | None, duration_ms: int, next_attempt_at: float | None, outcome: str) -> None:
     """Log one attempt; `outcome` is the delivery's new status (`delivered`, `pending` for a retry, `failed`)."""

@@ -3,7 +3,7 @@ and logging out still ends it."""
 
 from __future__ import annotations
 
-import time
+import asyncio
 
 from blazz.web import sessions
 from tests.conftest import form_post
@@ -19,7 +19,7 @@ async def test_an_unchanged_session_is_renewed_now_and_then_not_on_every_request
     await client.get(f"/w/{owner.slug}/inbox")  # remembers the workspace: a change, written
     path = session_file(settings, client)
     written = path.stat().st_mtime_ns
-    time.sleep(0.02)
+    await asyncio.sleep(0.02)
     for _ in range(3):
         assert (await client.get(f"/w/{owner.slug}/inbox")).status_code == 200
     assert path.stat().st_mtime_ns == written, "the same session was written again"
@@ -30,7 +30,7 @@ async def test_an_unchanged_session_is_renewed_now_and_then_not_on_every_request
 
     monkeypatch.setattr(sessions, "RENEW_EVERY_S", 3600)
     renewed = path.stat().st_mtime_ns
-    time.sleep(0.02)
+    await asyncio.sleep(0.02)
     r = await client.get("/account")  # a page that changes nothing in the session
     assert r.status_code == 200 and path.stat().st_mtime_ns == renewed
 
