@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import selectors
 import statistics
 import subprocess
 import time
@@ -33,7 +31,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 def packaged_binary(ctx: Context) -> list[Result]:
     """Size of the one-file binary and its cold start to /health (median of 5, fresh data dir each time)."""
-    from bench.run import Result, log, run_measured, stop_server
+    from bench.run import Result, log, read_url, run_measured, stop_server
 
     built = run_measured(["bash", str(ROOT / "packaging" / "build.sh")], timeout=1200)
     if built.returncode != 0:
@@ -51,7 +49,7 @@ def packaged_binary(ctx: Context) -> list[Result]:
         proc = subprocess.Popen([str(BINARY), "serve", "--port", "0", "--data-dir", str(data_dir)], cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
-            url = _read_url(proc, started + START_TIMEOUT_S)
+            url = read_url(proc, started + START_TIMEOUT_S)
             while not _healthy(url):
                 if proc.poll() is not None or time.perf_counter() - started > START_TIMEOUT_S:
                     raise RuntimeError(f"the binary did not answer /health within {START_TIMEOUT_S} s")
@@ -71,21 +69,6 @@ def packaged_binary(ctx: Context) -> list[Result]:
         Result(f"binary `--version` (unpack + interpreter, median of {RUNS})", statistics.median(versions), "s",
                detail=f"runs: {', '.join(f'{s:.2f}' for s in versions)} s"),
     ]
-
-
-def _read_url(proc: subprocess.Popen[str], deadline: float) -> str:
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.perf_counter() < deadline:
-            if sel.select(timeout=max(deadline - time.perf_counter(), 0)):
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                found = re.search(r"running at (http://\S+/)", line)
-                if found:
-                    return found.group(1)
-    raise RuntimeError("the binary printed no URL")
 
 
 def _healthy(url: str) -> bool:

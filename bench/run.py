@@ -148,7 +148,7 @@ def start_server(ctx: Context, data_dir: Path, timeout: float = 30) -> tuple[sub
         proc = subprocess.Popen(ctx.blazz("serve", "--port", "0", "--data-dir", str(data_dir)), cwd=ROOT,
                                 stdout=subprocess.PIPE, stderr=log_file, text=True)
     deadline = started + timeout
-    url = _read_url(proc, deadline)
+    url = read_url(proc, deadline)
     while (status := get_status(url + "health")) != 200:
         if proc.poll() is not None or time.perf_counter() > deadline:
             stop_server(proc)
@@ -157,7 +157,8 @@ def start_server(ctx: Context, data_dir: Path, timeout: float = 30) -> tuple[sub
     return proc, url, time.perf_counter() - started
 
 
-def _read_url(proc: subprocess.Popen, deadline: float) -> str:
+def read_url(proc: subprocess.Popen, deadline: float) -> str:
+    """The address a starting `blazz serve` prints ("running at http://..."); stops it if none comes by `deadline`."""
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
         while time.perf_counter() < deadline:
