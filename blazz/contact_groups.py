@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from blazz.errors import Conflict, Invalid, NotFound
@@ -81,25 +81,23 @@ async def delete_group(ws: Workspace, group_id: int) -> None:
 
 
 async def add_to_group(ws: Workspace, ids: Sequence[int], group_id: int) -> int:
-    await get_group(ws, group_id)
-    ids = list(ids)
-
-    def write(conn: sqlite3.Connection) -> int:
-        added = contacts_store.add_to_group(conn, ids, group_id)
-        contacts_store.touch(conn, ids, int(time.time()))
-        return added
-
-    return await ws.db.execute_write_fn(write)
+    return await _change_membership(ws, ids, group_id, contacts_store.add_to_group)
 
 
 async def remove_from_group(ws: Workspace, ids: Sequence[int], group_id: int) -> int:
+    return await _change_membership(ws, ids, group_id, contacts_store.remove_from_group)
+
+
+async def _change_membership(ws: Workspace, ids: Sequence[int], group_id: int,
+                             change: Callable[[sqlite3.Connection, list[int], int], int]) -> int:
+    """Add or remove contacts in a group (how many changed); the contacts count as updated."""
     await get_group(ws, group_id)
     ids = list(ids)
 
     def write(conn: sqlite3.Connection) -> int:
-        removed = contacts_store.remove_from_group(conn, ids, group_id)
+        changed = change(conn, ids, group_id)
         contacts_store.touch(conn, ids, int(time.time()))
-        return removed
+        return changed
 
     return await ws.db.execute_write_fn(write)
 

@@ -367,7 +367,7 @@ class ContactSetupController(Controller):
         form = await _form(request)
         try:
             spec = await custom_fields.create_field(ws, form.get("label", ""), form.get("type", ""),
-                                               form.get("options", ""), form.get("key") or None)
+                                                    form.get("options", ""), form.get("key") or None)
         except (Invalid, Conflict) as exc:
             return html("contacts/_setup_fields.html", 422,
                         **await self._setup_context(ws, errors={"field": exc.message}, form=form))
