@@ -191,6 +191,8 @@ async def store_upload(ws: Workspace, data: bytes, filename: str | None = None) 
 
 def sendable(media: Media) -> None:
     """Raise unless a stored media row can be sent (ready, and within WhatsApp's limits for its type)."""
+    if media.expired_at is not None:
+        raise Invalid("media_id", "This file was removed after the days Settings keeps files; upload it again.")
     if media.status != "ready" or not media.sha256:
         raise Invalid("media_id", "This file has not finished downloading yet; try again in a moment.")
     kind = KINDS.get(media.mime)
@@ -264,3 +266,65 @@ async def _publish(ws: Workspace, media_id: int) -> None:
     if shown and ws.bus is not None:
         ws.bus.publish(ws.id, "message.media", media_id=media_id, message_ids=[m for m, _ in shown],
                        conversation_ids=sorted({c for _, c in shown}))
+
+
+# -- retention ----------------------------------------------------------------------------------------------------
+
+EXPIRE_CHUNK = 500  # files per transaction: short writes, so replies never wait long behind a clean-up
+
+
+async def expire_older_than(ws: Workspace, days: int, now: int | None = None) -> int:
+    """Remove the files of messages older than `days` days (the Settings → General retention); the messages stay
+    and say the file was removed. Files a template, auto-reply, campaign or unsent message uses are kept. Rows are
+    marked in the database first and files deleted after, so a crash in between leaves a stray file, never a message
+    pointing at a missing one. Returns how many files were removed."""
+    at = int(now if now is not None else time.time())
+    cutoff = at - days * 86_400
+    total = 0
+    while True:
+        def write(conn: sqlite3.Connection) -> tuple[int, list[str]]:
+            rows = media_store.expirable(conn, cutoff, EXPIRE_CHUNK)
+            media_store.expire(conn, [media_id for media_id, _ in rows], at)
+            # The same content may still be shown by another row (a newer message, a template): keep that file.
+            return len(rows), sorted({sha for _, sha in rows if not media_store.sha_in_use(conn, sha)})
+
+        count, unused = await ws.db.execute_write_fn(write)
+        await asyncio.to_thread(_unlink, [path_of(ws, sha) for sha in unused])
+        total += count
+        if count < EXPIRE_CHUNK:
+            return total
+
+
+def _unlink(paths: list[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+class RetentionJob:
+    """A heartbeat job: at most once an hour, remove message files older than each workspace's retention setting."""
+
+    EVERY_S = 3600
+
+    def __init__(self, runtime: object):
+        self.runtime = runtime
+        self.last = 0.0
+
+    async def __call__(self) -> None:
+        if self.last and time.monotonic() - self.last < self.EVERY_S:
+            return
+        self.last = time.monotonic()
+        from blazz import workspace_settings
+        from blazz.store import workspaces as ws_store
+
+        for row in await ws_store.all_workspaces(self.runtime.app_db):  # type: ignore[attr-defined]
+            try:
+                ws = await self.runtime.workspace(row)  # type: ignore[attr-defined]
+                days = (await workspace_settings.load(ws.db)).media_retention_days
+                if days is None:
+                    continue
+                removed = await expire_older_than(ws, days)
+            except Exception:
+                log.exception("removing old message files failed", extra={"workspace": row.slug})
+                continue
+            if removed:
+                log.info("removed %d message files older than %d days", removed, days, extra={"workspace": row.slug})

@@ -1,4 +1,5 @@
-"""Typed settings of one workspace with their defaults: the timezone, the phone region, the opt-out words.
+"""Typed settings of one workspace with their defaults: the timezone, the phone region, the opt-out words, how
+long message files are kept.
 
 Other features read them with `await load(ws.db)`; changes go through `update(ws.db, **changes)`, which validates.
 """
@@ -19,6 +20,7 @@ from blazz.store.database import Database
 # STOP is what WhatsApp users everywhere type; BERHENTI is its Indonesian twin, our first market's word.
 DEFAULT_OPT_OUT_WORDS = ("STOP", "BERHENTI", "UNSUBSCRIBE")
 MAX_OPT_OUT_WORDS = 30
+MAX_RETENTION_DAYS = 3650
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,10 +28,11 @@ class WorkspaceSettings:
     timezone: str = "UTC"
     default_region: str | None = None  # ISO 3166 code that national-format numbers belong to, e.g. "ID"
     opt_out_words: tuple[str, ...] = field(default=DEFAULT_OPT_OUT_WORDS)
+    media_retention_days: int | None = None  # remove message files older than this; None keeps them forever
 
     def as_dict(self) -> dict[str, Any]:
         return {"timezone": self.timezone, "default_region": self.default_region,
-                "opt_out_words": list(self.opt_out_words)}
+                "opt_out_words": list(self.opt_out_words), "media_retention_days": self.media_retention_days}
 
 
 async def load(db: Database) -> WorkspaceSettings:
@@ -44,8 +47,11 @@ async def load(db: Database) -> WorkspaceSettings:
     return current
 
 
-async def update(db: Database, **changes: Any) -> WorkspaceSettings:
-    """Validate and store some settings; unknown names raise `Invalid`."""
+async def update(db: Database, *, confirm_delete_all: bool = False, **changes: Any) -> WorkspaceSettings:
+    """Validate and store some settings; unknown names raise `Invalid`. A retention of 0 days (remove every message
+    file at the next clean-up) is refused unless `confirm_delete_all` says the owner meant it."""
+    if "media_retention_days" in changes and not confirm_delete_all:
+        check_zero_retention(check_media_retention(changes["media_retention_days"]))
     clean: dict[str, Any] = {}
     for key, value in changes.items():
         if key not in _CHECKS:
@@ -86,4 +92,24 @@ def check_region(value: Any) -> str | None:
     return phones.check_region(value)
 
 
-_CHECKS = {"timezone": check_timezone, "default_region": check_region, "opt_out_words": check_opt_out_words}
+def check_media_retention(value: Any) -> int | None:
+    """Days to keep message files: a whole number from 0 to 3,650, or empty (None) to keep them forever."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = str(value).strip()
+    days = int(text) if text.isdigit() and not isinstance(value, bool) else -1
+    if not 0 <= days <= MAX_RETENTION_DAYS:
+        raise Invalid("media_retention_days", "Keep files for a whole number of days from 0 to %(max)s, or leave it "
+                                              "empty to keep them forever.", max=MAX_RETENTION_DAYS)
+    return days
+
+
+def check_zero_retention(days: int | None) -> None:
+    """0 days removes every message's file at the next clean-up: only with the owner's explicit confirmation."""
+    if days == 0:
+        raise Invalid("media_retention_days", "0 days removes the file of every message at the next clean-up. "
+                                              "Confirm that you want that.")
+
+
+_CHECKS = {"timezone": check_timezone, "default_region": check_region, "opt_out_words": check_opt_out_words,
+           "media_retention_days": check_media_retention}

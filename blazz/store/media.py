@@ -2,6 +2,7 @@
 
 Files themselves live under `<workspace>/media/<sha256[:2]>/<sha256>` (see `blazz.media`); a row is `ready` once its
 file is there, `pending` while an inbound file waits to be downloaded (retried with backoff), `failed` after that.
+A ready row whose file the workspace's retention setting removed keeps its name and type with `expired_at` set.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from blazz.store.database import Database
 
 COLUMNS = ("id", "sha256", "mime", "size", "filename", "status", "remote", "attempts", "created_at", "account_id",
-           "next_attempt_at", "last_error")
+           "next_attempt_at", "last_error", "expired_at")
 _SELECT = f"SELECT {', '.join(COLUMNS)} FROM media"
 
 
@@ -33,6 +34,7 @@ class Media:
     account_id: int | None
     next_attempt_at: float | None
     last_error: str | None
+    expired_at: int | None  # the file was removed by the retention setting (the row stays for the thread)
 
 
 def _media(row: Sequence[Any] | None) -> Media | None:
@@ -102,3 +104,25 @@ def messages_of(conn: sqlite3.Connection, media_id: int) -> list[tuple[int, int]
     """(message id, conversation id) of every message showing this file."""
     return [(r[0], r[1]) for r in conn.execute("SELECT id, conversation_id FROM messages WHERE media_id = ?",
                                                (media_id,))]
+
+
+def expirable(conn: sqlite3.Connection, cutoff: int, limit: int) -> list[tuple[int, str]]:
+    """(id, sha256) of files that only messages show, whose newest such message is older than `cutoff` and none
+    still waiting to go out, and that no template, auto-reply or campaign uses."""
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT m.id, m.sha256 FROM media m WHERE m.status = 'ready' AND m.sha256 IS NOT NULL"
+        " AND m.expired_at IS NULL"
+        " AND (SELECT max(created_at) FROM messages WHERE media_id = m.id) < :cutoff"
+        " AND NOT EXISTS (SELECT 1 FROM messages WHERE media_id = m.id AND status IN ('queued', 'sending'))"
+        " AND NOT EXISTS (SELECT 1 FROM templates WHERE media_id = m.id)"
+        " AND NOT EXISTS (SELECT 1 FROM auto_replies WHERE reply_media_id = m.id)"
+        " AND NOT EXISTS (SELECT 1 FROM campaigns WHERE json_extract(message, '$.media_id') = m.id)"
+        " LIMIT :limit", {"cutoff": cutoff, "limit": limit})]
+
+
+def expire(conn: sqlite3.Connection, ids: Sequence[int], now: int) -> None:
+    conn.executemany("UPDATE media SET sha256 = NULL, expired_at = ? WHERE id = ?", [(now, i) for i in ids])
+
+
+def sha_in_use(conn: sqlite3.Connection, sha256: str) -> bool:
+    return conn.execute("SELECT 1 FROM media WHERE sha256 = ? LIMIT 1", (sha256,)).fetchone() is not None

@@ -594,3 +594,9 @@ def m014_dashboard_counters(db: sqlite_utils.Database) -> None:
 
     run_script(db, dashboard_counters.M014_SCHEMA)
     dashboard_counters.rebuild(db.conn)
+
+
+@WORKSPACE_MIGRATIONS
+def m015_media_retention(db: sqlite_utils.Database) -> None:
+    """When the retention setting removed a message's file (Settings → General: delete files older than N days)."""
+    run_script(db, "ALTER TABLE media ADD COLUMN expired_at INTEGER;")

@@ -16,7 +16,7 @@ from litestar.stores.file import FileStore
 from litestar.stores.memory import MemoryStore
 from litestar.template.config import TemplateConfig
 
-from blazz import __version__, contacts
+from blazz import __version__, contacts, media
 from blazz.config import Settings
 from blazz.logs import RequestLogContext
 from blazz.runtime import Runtime
@@ -58,6 +58,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
     runtime = runtime or Runtime(settings)
     settings.ensure_data_dir()
     runtime.tick_jobs.append(contacts.PurgeJob(runtime))  # empties the contacts bin after its 30 days
+    runtime.tick_jobs.append(media.RetentionJob(runtime))  # removes message files older than the retention setting
 
     @asynccontextmanager
     async def lifespan(app: Litestar):

@@ -23,7 +23,7 @@ from blazz.store.workspaces import Membership
 from blazz.web.context import fragment, page, runtime_of
 from blazz.workspaces import Workspace, has_role
 
-FIELDS = ("timezone", "default_region", "opt_out_words")
+FIELDS = ("timezone", "default_region", "opt_out_words", "media_retention_days")
 
 
 @cache
@@ -32,8 +32,10 @@ def timezone_names() -> tuple[str, ...]:
 
 
 def _form_of(name: str, settings: workspace_settings.WorkspaceSettings) -> dict[str, str]:
+    days = settings.media_retention_days
     return {"name": name, "timezone": settings.timezone, "default_region": settings.default_region or "",
-            "opt_out_words": ", ".join(settings.opt_out_words)}
+            "opt_out_words": ", ".join(settings.opt_out_words),
+            "media_retention_days": "" if days is None else str(days)}
 
 
 def _side_panels(request: Request) -> dict[str, Any]:
@@ -102,7 +104,8 @@ def _check_all(form: dict[str, str], current_name: str) -> tuple[str, dict[str, 
     except Invalid as exc:
         errors["name"] = exc.message
     checks = {"timezone": workspace_settings.check_timezone, "default_region": workspace_settings.check_region,
-              "opt_out_words": workspace_settings.check_opt_out_words}
+              "opt_out_words": workspace_settings.check_opt_out_words,
+              "media_retention_days": workspace_settings.check_media_retention}
     clean: dict[str, Any] = {}
     for key, check in checks.items():
         if key not in form:
@@ -111,6 +114,12 @@ def _check_all(form: dict[str, str], current_name: str) -> tuple[str, dict[str, 
             clean[key] = check(form.get(key, ""))
         except Invalid as exc:
             errors[exc.field if exc.field in checks else key] = exc.message
+    if "media_retention_days" in clean and form.get("confirm_delete_all") != "on":
+        try:
+            workspace_settings.check_zero_retention(clean["media_retention_days"])
+        except Invalid as exc:
+            errors["media_retention_days"] = exc.message
+            errors["confirm_delete_all"] = exc.message
     return name, clean, errors
 
 
@@ -123,7 +132,8 @@ async def save(request: Request, ws: Workspace, me: Membership) -> Template:
                         **_choices())
     actor = audit.Actor(request.user.id, request.user.email)
     before = (await workspace_settings.load(ws.db)).as_dict()
-    after_settings = await workspace_settings.update(ws.db, **clean) if clean else await workspace_settings.load(ws.db)
+    after_settings = (await workspace_settings.update(ws.db, confirm_delete_all=True, **clean) if clean  # checked above
+                      else await workspace_settings.load(ws.db))
     after = after_settings.as_dict()
     changed = sorted(k for k in FIELDS if before[k] != after[k])
     if changed:

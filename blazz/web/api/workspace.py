@@ -1,4 +1,5 @@
-"""GET/PATCH /api/v1/workspace: the token's workspace and its settings (name, timezone, phone region, opt-out words)."""
+"""GET/PATCH /api/v1/workspace: the token's workspace and its settings (name, timezone, phone region, opt-out words,
+how long message files are kept)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class WorkspaceOut(msgspec.Struct):
     timezone: str  # IANA name, e.g. Asia/Jakarta
     default_region: str | None  # ISO 3166 code national-format phone numbers belong to, e.g. ID
     opt_out_words: list[str]
+    media_retention_days: int | None  # message files older than this are removed; null keeps them forever
 
 
 class WorkspaceChange(msgspec.Struct, forbid_unknown_fields=True):
@@ -26,6 +28,8 @@ class WorkspaceChange(msgspec.Struct, forbid_unknown_fields=True):
     timezone: str | msgspec.UnsetType = msgspec.UNSET
     default_region: str | msgspec.UnsetType | None = msgspec.UNSET  # null: numbers must carry a country code
     opt_out_words: list[str] | msgspec.UnsetType = msgspec.UNSET
+    media_retention_days: int | msgspec.UnsetType | None = msgspec.UNSET  # null: keep files forever
+    confirm_delete_all: bool = False  # needed with media_retention_days 0 (every message file goes)
 
 
 class WorkspaceApi(Controller):
@@ -43,13 +47,14 @@ class WorkspaceApi(Controller):
                      data: JSONBody[WorkspaceChange]) -> WorkspaceOut:
         given = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
         name = given.pop("name", None)
+        confirmed = given.pop("confirm_delete_all")
         actor = api_actor(identity)
         # Settings first: they validate everything before anything (the name included) changes.
         if name is not None:
             workspaces.clean_name(name)
         if given:
             before = (await workspace_settings.load(ws.db)).as_dict()
-            after = (await workspace_settings.update(ws.db, **given)).as_dict()
+            after = (await workspace_settings.update(ws.db, confirm_delete_all=confirmed, **given)).as_dict()
             changed = sorted(k for k in given if before[k] != after[k])
             if changed:
                 await audit.record(ws, actor, "workspace.settings_changed", ws.slug, fields=changed)
