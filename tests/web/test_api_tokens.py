@@ -75,7 +75,7 @@ async def test_workspace_settings_through_the_api(client, owner):
     agent = {"Authorization": f"Bearer {await make_token(client, owner.slug, 'agent')}"}
     r = await client.get("/api/v1/workspace", headers=agent)
     assert r.json() == {"id": 1, "slug": owner.slug, "name": "Toko Sinar", "timezone": "UTC", "default_region": None,
-                        "opt_out_words": ["STOP", "BERHENTI", "UNSUBSCRIBE"]}
+                        "opt_out_words": ["STOP", "BERHENTI", "UNSUBSCRIBE"], "media_retention_days": None}
     r = await client.patch("/api/v1/workspace", headers=agent, json={"name": "Mine"})
     assert r.status_code == 403
     r = await client.patch("/api/v1/workspace", headers=admin, json={
@@ -83,7 +83,7 @@ async def test_workspace_settings_through_the_api(client, owner):
         "opt_out_words": ["stop", "Berhenti", "STOP"]})
     assert r.status_code == 200
     assert r.json() == {"id": 1, "slug": owner.slug, "name": "Toko Sinar Jaya", "timezone": "Asia/Jakarta",
-                        "default_region": "ID", "opt_out_words": ["STOP", "BERHENTI"]}
+                        "default_region": "ID", "opt_out_words": ["STOP", "BERHENTI"], "media_retention_days": None}
     # The region now applies to national numbers given to other endpoints.
     r = await client.post("/api/v1/contacts", headers=admin, json={"phone": "0812-3456-7890"})
     assert r.json()["phone"] == "+6281234567890"
