@@ -30,7 +30,7 @@ from bench.run import Context, Result, log, run_suite  # noqa: E402
 from blazz import contact_groups, contact_import, contacts, workspace_settings  # noqa: E402
 from blazz.config import Settings  # noqa: E402
 from blazz.runtime import Runtime  # noqa: E402
-from blazz.store.database import Database  # noqa: E402
+from blazz.store.registry import workspace_database  # noqa: E402
 from blazz.store.workspace_schema import WORKSPACE_MIGRATIONS  # noqa: E402
 from blazz.web.app import create_app  # noqa: E402
 from blazz.workspaces import Workspace  # noqa: E402
@@ -135,7 +135,7 @@ def import_file(rows: int, seed: int = 7) -> bytes:
 async def _time_import(data_dir: Path, rows: int) -> list[Result]:
     path = data_dir / "workspace.db"
     WORKSPACE_MIGRATIONS.apply(path)
-    db = Database(path)
+    db = workspace_database(path)
     await db.open()
     try:
         ws = Workspace(1, "bench", "Bench", db, data_dir)

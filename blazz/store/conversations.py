@@ -124,12 +124,13 @@ def bump(conn: sqlite3.Connection, conversation_id: int, *, message_id: int, at:
         " last_message_at = CASE WHEN last_message_id IS NULL THEN :at ELSE max(last_message_at, :at) END,"
         " unread = unread + :unread,"
         " last_inbound_at = CASE WHEN :inbound IS NULL THEN last_inbound_at"
-        "   ELSE max(coalesce(last_inbound_at, 0), :inbound) END,"
-        " status = CASE WHEN :reopen AND status = 'resolved' THEN 'open' ELSE status END,"
-        " resolved_at = CASE WHEN :reopen AND status = 'resolved' THEN NULL ELSE resolved_at END"
-        " WHERE id = :id",
+        "   ELSE max(coalesce(last_inbound_at, 0), :inbound) END"
+        # Only when the customer wrote: setting resolved_at at all runs the dashboard's trigger for that column.
+        + (", status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END,"
+           " resolved_at = CASE WHEN status = 'resolved' THEN NULL ELSE resolved_at END" if reopen else "")
+        + " WHERE id = :id",
         {"at": at, "mid": message_id, "preview": preview_text, "unread": unread, "inbound": inbound_at,
-         "reopen": int(reopen), "id": conversation_id},
+         "id": conversation_id},
     )
 
 

@@ -28,6 +28,7 @@ conversations are merged. Schema changes go in a new migration with a new schema
 
 from __future__ import annotations
 
+import re
 import sqlite3
 
 SLOT_S = 900  # seconds per counter slot; see the module docstring for why 15 minutes
@@ -284,6 +285,41 @@ CREATE TRIGGER dashboard_conversation_removed AFTER DELETE ON conversations BEGI
     DELETE FROM dashboard_waits WHERE conversation_id = old.id;
 END;
 """
+
+
+# `x IN ('a', 'b', 'c')`: in a trigger SQLite builds a temporary table for a list of three or more values on every row
+# the trigger runs for, which made up 40 % of the counters' cost (a campaign message's status moves four times).
+_IN_LIST = re.compile(r"([\w.]+) IN \(('[^'()]*'(?:, '[^'()]*')*)\)")
+
+
+def _spelled_out(sql: str) -> str:
+    """The statement with each literal IN list written as comparisons: `(x = 'a' OR x = 'b' OR x = 'c')`."""
+    return _IN_LIST.sub(lambda m: "(" + " OR ".join(f"{m[1]} = {value.strip()}" for value in m[2].split(",")) + ")",
+                        sql)
+
+
+def _triggers_spelled_out(schema: str) -> str:
+    """Every trigger of `schema` dropped and created again with its IN lists spelled out (nothing else changes)."""
+    out = []
+    for statement in _statements(schema):
+        match = re.match(r"\s*(?:--[^\n]*\n\s*)*CREATE TRIGGER (\w+)", statement)
+        if match:
+            out.append(f"DROP TRIGGER {match[1]};\n{_spelled_out(statement)}")
+    return "\n".join(out)
+
+
+def _statements(sql: str) -> list[str]:
+    statements, buf = [], ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            statements.append(buf)
+            buf = ""
+    return statements
+
+
+# m016: the same triggers, cheaper per row. Frozen like M014_SCHEMA.
+M016_TRIGGERS = _triggers_spelled_out(M014_SCHEMA)
 
 
 def rebuild(conn: sqlite3.Connection) -> None:

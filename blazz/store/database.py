@@ -33,15 +33,23 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     else:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
+        # A write through triggers (the dashboard counters, campaign recipients following their message) opens a
+        # statement journal per statement. In a temp *file* each one starts as a 64 KiB buffer that glibc gives
+        # back to the system on close: two brk() calls per row, 200 µs instead of 20 µs per status update.
+        conn.execute("PRAGMA temp_store = MEMORY")
     return conn
 
 
 class Database:
     """Async access to one SQLite file. Create, `await open()`, use, `await close()`."""
 
-    def __init__(self, path: Path, *, readers: int = 2):
+    def __init__(self, path: Path, *, readers: int = 2,
+                 before_commit: Callable[[sqlite3.Connection], None] | None = None):
+        """`before_commit` runs at the end of every write transaction (and once at open, for what other connections
+        left): work batched per transaction, such as indexing new messages for search."""
         self.path = Path(path)
         self._readers = readers
+        self._before_commit = before_commit
         self._write_queue: queue.SimpleQueue = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -88,6 +96,10 @@ class Database:
     def _write_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
         try:
             conn = connect(self.path)
+            if self._before_commit is not None:
+                conn.execute("BEGIN IMMEDIATE")
+                self._before_commit(conn)
+                conn.execute("COMMIT")
         except BaseException as exc:  # surfaced to open()
             errors.append(exc)
             ready.set()
@@ -102,6 +114,8 @@ class Database:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = fn(conn)
+                    if self._before_commit is not None:
+                        self._before_commit(conn)
                 except BaseException:
                     conn.execute("ROLLBACK")
                     raise

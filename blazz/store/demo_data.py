@@ -86,10 +86,11 @@ class BulkLoad:
                 "SELECT name, sql FROM sqlite_master WHERE type = 'table' AND sql LIKE 'CREATE VIRTUAL TABLE%fts5%'"
             ) if _EXTERNAL_CONTENT.search(sql)
         ]
-        # The search index triggers, and the dashboard counters' (recounted in one pass at the end instead).
+        # The search index triggers (writing the index, or its queue of messages to index: see m016), and the
+        # dashboard counters' (recounted in one pass at the end instead).
         triggers = [
             (name, sql) for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-            if any(re.search(rf"\b{re.escape(fts)}\b", sql) for fts in self.fts_tables)
+            if any(re.search(rf"\b{re.escape(fts)}(_queue)?\b", sql) for fts in self.fts_tables)
             or name.startswith(dashboard_counters.TRIGGER_PREFIX)
         ]
         indexes = conn.execute(
@@ -146,6 +147,8 @@ class BulkLoad:
             self.conn.execute(sql)
         for table in self.fts_tables:
             self.conn.execute(f"INSERT INTO {table}({table}) VALUES('rebuild')")
+            if self.conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (f"{table}_queue",)).fetchone():
+                self.conn.execute(f"DELETE FROM {table}_queue")  # what the rebuild just indexed
         dashboard_counters.rebuild(self.conn)
         for sql in self._triggers:
             self.conn.execute(sql)

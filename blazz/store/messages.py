@@ -191,6 +191,15 @@ def id_by_provider(conn: sqlite3.Connection, account_id: int, provider_id: str) 
     return row[0] if row else None
 
 
+def index_queued(conn: sqlite3.Connection) -> None:
+    """Add the messages this transaction wrote to the search index, all in one statement just before it commits (the
+    writer runs this; see migration m016 for why not row by row)."""
+    if conn.execute("SELECT EXISTS (SELECT 1 FROM messages_fts_queue)").fetchone()[0]:
+        conn.execute("INSERT INTO messages_fts (rowid, body) SELECT m.id, m.body FROM messages_fts_queue q"
+                     " JOIN messages m ON m.id = q.id")
+        conn.execute("DELETE FROM messages_fts_queue")
+
+
 def set_media(conn: sqlite3.Connection, message_id: int, media_id: int) -> None:
     conn.execute("UPDATE messages SET media_id = ? WHERE id = ?", (media_id, message_id))
 

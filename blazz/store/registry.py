@@ -6,11 +6,17 @@ import asyncio
 import logging
 from pathlib import Path
 
+from blazz.store import messages as messages_store
 from blazz.store.app_schema import APP_MIGRATIONS
 from blazz.store.database import Database
 from blazz.store.workspace_schema import WORKSPACE_MIGRATIONS
 
 log = logging.getLogger(__name__)
+
+
+def workspace_database(path: Path) -> Database:
+    """A workspace file's `Database`: new messages join the search index as each write transaction commits."""
+    return Database(path, before_commit=messages_store.index_queued)
 
 
 class Databases:
@@ -52,7 +58,7 @@ class Databases:
                 path = self.workspace_path(workspace_id)
                 path.parent.mkdir(parents=True, exist_ok=True)
                 await asyncio.to_thread(WORKSPACE_MIGRATIONS.apply, path)
-                db = Database(path)
+                db = workspace_database(path)
                 await db.open()
                 self._workspaces[workspace_id] = db
         return db

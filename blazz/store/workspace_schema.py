@@ -600,3 +600,40 @@ def m014_dashboard_counters(db: sqlite_utils.Database) -> None:
 def m015_media_retention(db: sqlite_utils.Database) -> None:
     """When the retention setting removed a message's file (Settings → General: delete files older than N days)."""
     run_script(db, "ALTER TABLE media ADD COLUMN expired_at INTEGER;")
+
+
+@WORKSPACE_MIGRATIONS
+def m016_batched_status_and_search_writes(db: sqlite_utils.Database) -> None:
+    """Writes of a campaign's pace (issue #7: 3,000 messages a second) without per-row work that can wait:
+
+    - Search: a new message is queued in `messages_fts_queue` and indexed with the rest of its transaction just before
+      it commits (`store.messages.index_queued`, run by the writer). Written row by row, FTS5 flushed its buffer at
+      every later statement that opens a statement journal (any statement firing a trigger), making one tiny index
+      segment per message to merge again later. Deleting or editing a message still queued leaves the index alone.
+    - The dashboard counters' triggers compare with `=` instead of IN lists (store/dashboard_counters.py,
+      M016_TRIGGERS): SQLite built a temporary table for each list on every row a trigger ran for."""
+    from blazz.store import dashboard_counters
+
+    run_script(
+        db,
+        """
+        CREATE TABLE messages_fts_queue (id INTEGER PRIMARY KEY);  -- messages not yet in messages_fts
+        DROP TRIGGER messages_ai;
+        DROP TRIGGER messages_ad;
+        DROP TRIGGER messages_au;
+        CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN
+            INSERT OR IGNORE INTO messages_fts_queue (id) VALUES (new.id);
+        END;
+        CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body) SELECT 'delete', old.id, old.body
+            WHERE NOT EXISTS (SELECT 1 FROM messages_fts_queue WHERE id = old.id);
+            DELETE FROM messages_fts_queue WHERE id = old.id;
+        END;
+        CREATE TRIGGER messages_au AFTER UPDATE OF body ON messages
+        WHEN NOT EXISTS (SELECT 1 FROM messages_fts_queue WHERE id = new.id) BEGIN
+            INSERT INTO messages_fts (messages_fts, rowid, body) VALUES ('delete', old.id, old.body);
+            INSERT INTO messages_fts (rowid, body) VALUES (new.id, new.body);
+        END;
+        """,
+    )
+    run_script(db, dashboard_counters.M016_TRIGGERS)

@@ -11,7 +11,7 @@ import pytest
 
 from blazz import contact_groups, contact_merge, contacts, custom_fields, workspace_settings
 from blazz.errors import Conflict, Invalid, NotFound
-from blazz.store.database import Database
+from blazz.store.registry import workspace_database
 from blazz.store.workspace_schema import WORKSPACE_MIGRATIONS
 from blazz.workspaces import Workspace
 
@@ -21,7 +21,7 @@ async def open_workspace(folder: Path) -> AsyncIterator[Workspace]:
     """A migrated workspace database with Indonesia as its phone region."""
     path = folder / "workspace.db"
     WORKSPACE_MIGRATIONS.apply(path)
-    db = Database(path)
+    db = workspace_database(path)
     await db.open()
     await workspace_settings.update(db, default_region="ID")
     try:

@@ -133,3 +133,58 @@ async def test_messages_fts_finds_words_without_diacritics_newest_first(tmp_path
     rows = await db.fetchall("SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'cuanto' ORDER BY rowid DESC")
     assert [r[0] for r in rows] == [3, 1]
     await dbs.close()
+
+
+async def test_new_messages_join_the_search_index_as_their_transaction_commits(tmp_path):
+    """Messages are indexed together at commit (m016): edits and deletes before it, a rolled-back write, and rows
+    another connection wrote while the server was down all leave the index exactly matching the messages."""
+    dbs = Databases(tmp_path)
+    await dbs.open()
+    db = await dbs.workspace(1)
+
+    async def found(word: str) -> list[int]:
+        rows = await db.fetchall("SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? ORDER BY rowid", (word,))
+        return [r[0] for r in rows]
+
+    def add(conn: sqlite3.Connection, body: str) -> int:
+        return conn.execute("INSERT INTO messages (conversation_id, account_id, direction, body, created_at)"
+                            " VALUES (1, 1, 'in', ?, 0)", (body,)).lastrowid
+
+    def seed(conn: sqlite3.Connection) -> list[int]:
+        conn.execute("INSERT INTO accounts (id, name, engine, created_at) VALUES (1, 'a', 'sandbox', 0)")
+        conn.execute("INSERT INTO contacts (id, phone, created_at, updated_at) VALUES (1, '+628', 0, 0)")
+        conn.execute("INSERT INTO conversations (id, contact_id, account_id, last_message_at, created_at)"
+                     " VALUES (1, 1, 1, 0, 0)")
+        ids = [add(conn, body) for body in ("kopi arabika", "kopi robusta", "teh melati", "kopi luwak")]
+        assert not conn.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'kopi'").fetchone()[0]
+        conn.execute("UPDATE messages SET body = 'teh hijau' WHERE id = ?", (ids[1],))  # edited while queued
+        conn.execute("DELETE FROM messages WHERE id = ?", (ids[3],))  # gone while queued
+        return ids
+
+    ids = await db.execute_write_fn(seed)
+    assert await found("kopi") == [ids[0]] and await found("teh") == [ids[1], ids[2]]
+    assert await db.fetchval("SELECT count(*) FROM messages_fts_queue") == 0
+
+    def edit_and_fail(conn: sqlite3.Connection) -> None:
+        add(conn, "gula aren")
+        conn.execute("UPDATE messages SET body = 'gula pasir' WHERE id = ?", (ids[0],))  # indexed: edited in place
+        raise ValueError("changed my mind")
+
+    with pytest.raises(ValueError):
+        await db.execute_write_fn(edit_and_fail)
+    assert await found("gula") == [] and await found("kopi") == [ids[0]]
+    await db.execute_write("UPDATE messages SET body = 'kopi susu' WHERE id = ?", (ids[0],))
+    await db.execute_write("DELETE FROM messages WHERE id = ?", (ids[2],))
+    assert await found("kopi") == [ids[0]] and await found("susu") == [ids[0]] and await found("teh") == [ids[1]]
+
+    await dbs.close()
+    conn = connect(dbs.workspace_path(1))  # another program writes while the server is down
+    late = add(conn, "es kopi")
+    conn.close()
+    dbs = Databases(tmp_path)
+    await dbs.open()
+    db = await dbs.workspace(1)
+    assert await found("kopi") == [ids[0], late]
+    # FTS5 compares the index with the messages themselves (rank 1) and raises on any difference
+    await db.execute_write("INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)")
+    await dbs.close()
