@@ -213,6 +213,12 @@ def new_provider_id() -> str:
     return "3EB0" + secrets.token_hex(10).upper()
 
 
+def new_provider_ids(n: int) -> list[str]:
+    """n such ids from one read of the system's randomness (a campaign queues hundreds per transaction)."""
+    raw = secrets.token_bytes(10 * n).hex().upper()
+    return ["3EB0" + raw[i:i + 20] for i in range(0, 20 * n, 20)]
+
+
 # -- single sends ---------------------------------------------------------------------------------------------------
 
 
@@ -494,6 +500,7 @@ async def enqueue_many(ws: Workspace, items: Iterable[CampaignItem], *, campaign
     def write(conn: sqlite3.Connection, part: list[CampaignItem]) -> tuple[EnqueueResult, set[int]]:
         now = time.time()
         done, senders = EnqueueResult([], []), set()
+        provider_ids = iter(new_provider_ids(len(part)))
         for item in part:
             why, account_id = _refusal(conn, item, campaign_id, default.id if default else None, known_accounts)
             if why is not None:
@@ -508,7 +515,7 @@ async def enqueue_many(ws: Workspace, items: Iterable[CampaignItem], *, campaign
                 conn, conversation_id=conversation_id, account_id=account_id, kind=kind, body=item.text.strip(),
                 media_id=item.media_id, source="campaign", author_id=None, quoted_id=None, campaign_id=campaign_id,
                 idempotency_key=_campaign_key(campaign_id, item.contact_id), now=int(now), meta=meta)
-            outbox_store.insert(conn, message_id, account_id, outbox_store.LANES[lane], new_provider_id(), now)
+            outbox_store.insert(conn, message_id, account_id, outbox_store.LANES[lane], next(provider_ids), now)
             done.queued.append((item.contact_id, message_id))
             senders.add(account_id)
         return done, senders

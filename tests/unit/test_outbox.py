@@ -321,3 +321,10 @@ async def test_a_session_removed_without_a_state_change_stops_its_worker_and_kee
         assert await h.status(queued.id) == "queued"
         entry = await h.ws.db.fetchone("SELECT state, attempts FROM outbox WHERE message_id = ?", (queued.id,))
         assert tuple(entry) == ("pending", 0)
+
+
+def test_message_ids_chosen_before_sending_look_like_whatsapp_web_ones_and_never_repeat():
+    ids = outbox.new_provider_ids(500) + [outbox.new_provider_id() for _ in range(500)]
+    assert len(set(ids)) == 1000
+    assert all(len(i) == 24 and i.startswith("3EB0") and i[4:] == i[4:].upper() and int(i[4:], 16) >= 0 for i in ids)
+    assert outbox.new_provider_ids(0) == []
