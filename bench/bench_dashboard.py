@@ -37,7 +37,9 @@ from blazz.config import Settings  # noqa: E402
 from blazz.runtime import Runtime  # noqa: E402
 from blazz.store import dashboard as store  # noqa: E402
 from blazz.store import dashboard_counters  # noqa: E402
+from blazz.store import messages as messages_store  # noqa: E402
 from blazz.store.database import connect  # noqa: E402
+from blazz.store.workspace_schema import WORKSPACE_MIGRATIONS  # noqa: E402
 from blazz.web.app import create_app  # noqa: E402
 
 BUILD_P95_MS = 100  # issue #9: the dashboard's server time on the 1M-message demo
@@ -62,6 +64,8 @@ def demo_data_dir(ctx: Context) -> Path:
     data_dir = CACHE / f"dashboard-demo-{contacts_n}-{messages_n}" / "data"
     if (data_dir / "workspaces").exists():
         log(f"  reusing the demo workspace in {data_dir.relative_to(ROOT)}")
+        for path in (data_dir / "workspaces").glob("*/workspace.db"):  # built by an older Blazz, maybe
+            WORKSPACE_MIGRATIONS.apply(path)
         return data_dir
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "BLAZZ_DATA_DIR": str(data_dir)}
@@ -190,6 +194,7 @@ def counters_upkeep(ctx: Context) -> list[Result]:
                     conn.execute(f'DROP TRIGGER "{name}"')
             t0 = time.perf_counter()
             conn.executemany(sql, rows)
+            messages_store.index_queued(conn)  # the search index, as the server's writer does before committing
             spent[with_counters] = min(spent.get(with_counters, 1e9), time.perf_counter() - t0)
             conn.execute("ROLLBACK")
     finally:
@@ -201,7 +206,7 @@ def counters_upkeep(ctx: Context) -> list[Result]:
                detail="what migration m014 does to an existing workspace, and `blazz demo` after its load"),
         Result(f"writing {WRITES:,} messages with the counters' triggers (best of 2)", spent[True] * 1000, "ms",
                detail=f"{spent[False] * 1000:.0f} ms without them: {per_message:.0f} µs more per message, "
-                      "in one transaction (search index triggers included in both)"),
+                      "in one transaction (search indexing included in both)"),
     ]
 
 
