@@ -70,18 +70,18 @@ class Migrations:
 
 def run_script(db: sqlite_utils.Database, sql: str) -> None:
     """Execute several statements without `executescript`, which would COMMIT the migration's transaction."""
-    buf = ""
+    for statement in statements(sql):
+        db.conn.execute(statement)
+
+
+def statements(sql: str) -> list[str]:
+    """The complete SQL statements of a script, in order (a trailing incomplete one is an error)."""
+    out, buf = [], ""
     for line in sql.splitlines(keepends=True):
         buf += line
         if sqlite3.complete_statement(buf):
-            db.conn.execute(buf)
+            out.append(buf)
             buf = ""
     if buf.strip():
         raise ValueError(f"incomplete SQL statement in migration: {buf.strip()[:80]}")
-
-
-def applied_names(conn: sqlite3.Connection) -> list[str]:
-    try:
-        return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
-    except sqlite3.OperationalError:
-        return []
+    return out
