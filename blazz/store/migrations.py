@@ -85,3 +85,10 @@ def statements(sql: str) -> list[str]:
     if buf.strip():
         raise ValueError(f"incomplete SQL statement in migration: {buf.strip()[:80]}")
     return out
+
+
+def applied_names(conn: sqlite3.Connection) -> list[str]:
+    try:
+        return [row[0] for row in conn.execute("SELECT name FROM _migrations ORDER BY rowid")]
+    except sqlite3.OperationalError:
+        return []
