@@ -20,6 +20,7 @@ from litestar.response import Redirect, Stream, Template
 
 from blazz import (
     accounts,
+    campaign_checks,
     campaign_stats,
     campaigns,
     cloud_templates,
@@ -208,7 +209,7 @@ class CampaignsController(Controller):
 
     async def _cloud_sample(self, ws: Workspace, c: campaigns_store.Campaign) -> dict[str, Any]:
         """The Meta template as the first recipient of the audience would read it (example values without one)."""
-        contact = await campaigns.sample_recipient(ws, c)
+        contact = await campaign_checks.sample_recipient(ws, c)
         return await cloud_preview(ws, c.message["cloud_template_id"], c.account_id,
                                    contact.id if contact is not None else None)
 
@@ -219,7 +220,7 @@ class CampaignsController(Controller):
         except DomainError:
             return {}
         try:
-            summary = await campaigns.audience_summary(ws, c.audience, c.id)
+            summary = await campaign_checks.audience_summary(ws, c.audience, c.id)
         except Invalid:
             summary = None
         view = await accounts.view(ws, c.account_id)
@@ -237,18 +238,18 @@ class CampaignsController(Controller):
         if c.account_id is None:
             problems.append(("account", _("Choose the WhatsApp number that sends it.")))
         try:
-            await campaigns.content_of(ws, c.message, c.account_id)
+            await campaign_checks.content_of(ws, c.message, c.account_id)
         except DomainError as exc:
             problems.append(("message", exc.message))
         try:
-            summary = await campaigns.audience_summary(ws, c.audience, c.id)
+            summary = await campaign_checks.audience_summary(ws, c.audience, c.id)
             if not summary.total:
                 problems.append(("audience", _("Nobody is in this audience.")))
             elif not summary.included:
                 problems.append(("audience", _("Everyone in this audience is excluded.")))
         except Invalid as exc:
             problems.append(("audience", exc.message))
-        if c.scheduled_at is not None and c.scheduled_at < time.time() - campaigns.PAST_GRACE_S:
+        if c.scheduled_at is not None and c.scheduled_at < time.time() - campaign_checks.PAST_GRACE_S:
             problems.append(("schedule", _("The scheduled time has passed.")))
         return problems
 
@@ -269,7 +270,7 @@ class CampaignsController(Controller):
                 await campaigns.update(ws, c.id, {"message": message_from(form)})
             elif step == "audience":
                 await campaigns.update(ws, c.id, {"audience": audience_from(form)})
-                await campaigns.audience_of(ws, (await campaigns.get(ws, c.id)).audience, c.id)
+                await campaign_checks.audience_of(ws, (await campaigns.get(ws, c.id)).audience, c.id)
             elif step == "schedule":
                 when = clock.parse(form.get("scheduled_at") or "") if form.get("when") == "later" else None
                 if form.get("when") == "later" and when is None:
@@ -333,7 +334,8 @@ class CampaignsController(Controller):
     async def audience_count(self, request: Request, ws: CurrentWorkspace, campaign_id: FromPath[int]) -> Template:
         form = await _form(request)
         try:
-            summary = await campaigns.audience_summary(ws, campaigns.clean_audience(audience_from(form)), campaign_id)
+            audience = campaign_checks.clean_audience(audience_from(form))
+            summary = await campaign_checks.audience_summary(ws, audience, campaign_id)
             error = None
         except Invalid as exc:
             summary, error = None, exc.message
@@ -454,7 +456,7 @@ async def cloud_preview(ws: Workspace, cloud_id: int | None, account_id: int | N
     if cloud_id is None:
         return {"t": None}
     try:
-        t = await campaigns.cloud_template(ws, cloud_id, account_id)
+        t = await campaign_checks.cloud_template(ws, cloud_id, account_id)
     except Invalid as exc:
         return {"t": None, "problem": exc.message}
     contact, values = None, dict(templates.EXAMPLE)
@@ -466,7 +468,7 @@ async def cloud_preview(ws: Workspace, cloud_id: int | None, account_id: int | N
             contact = None
     problem = None
     try:
-        await campaigns.cloud_template(ws, cloud_id, account_id, launching=True)
+        await campaign_checks.cloud_template(ws, cloud_id, account_id, launching=True)
         cloud_templates.call_for(t, values)
     except Invalid as exc:
         problem = exc.message

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from blazz import audit, campaign_feed, campaigns, contact_groups, contacts, pacing, templates
+from blazz import audit, campaign_checks, campaign_feed, campaigns, contact_groups, contacts, pacing, templates
 from blazz.errors import Conflict, Invalid
 from blazz.store import campaigns as campaigns_store
 from blazz.templates import TemplateInput
@@ -98,11 +98,11 @@ async def test_exclusions_are_counted_then_skipped_with_their_reason(tmp_path):
         older = await draft(h, text="Lama")
         await campaigns.launch(h.ws, older.id, ME)
         await finished(h, older.id)
-        summary = await campaigns.audience_summary(h.ws, {"groups": [await group_id(h, "Pelanggan")],
+        summary = await campaign_checks.audience_summary(h.ws, {"groups": [await group_id(h, "Pelanggan")],
                                                           "recent_days": 7})
         assert summary.total == 7 and summary.included == 0
         assert summary.excluded == {"opted_out": 1, "invalid": 1, "not_on_whatsapp": 2, "recent": 3}
-        no_guard = await campaigns.audience_summary(h.ws, {"groups": [await group_id(h, "Pelanggan")]})
+        no_guard = await campaign_checks.audience_summary(h.ws, {"groups": [await group_id(h, "Pelanggan")]})
         assert no_guard.included == 3
         got = await recipients(h, older.id)
         assert got[customer(0)] == ("skipped", "The contact opted out.")
@@ -336,7 +336,7 @@ async def test_a_launch_that_crashed_half_way_is_launched_again_cleanly(tmp_path
         await people(h, 4)
         c = await draft(h)
         # A launch stopped after its first snapshot chunk: the campaign is still a draft with some recipients.
-        audience = await campaigns.audience_of(h.ws, c.audience, c.id)
+        audience = await campaign_checks.audience_of(h.ws, c.audience, c.id)
         await h.ws.db.execute_write_fn(lambda conn: campaigns_store.snapshot(
             conn, c.id, audience, campaigns.REASONS, after_contact=0, limit=2))
         launched = await campaigns.launch(h.ws, c.id, ME)

@@ -17,7 +17,7 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from blazz import audit, campaign_stats, campaigns, contact_groups, pacing
+from blazz import audit, campaign_checks, campaign_stats, campaigns, contact_groups, pacing
 from blazz.errors import Forbidden, Invalid
 from blazz.store import accounts as accounts_store
 from blazz.store import campaigns as campaigns_store
@@ -193,7 +193,8 @@ class CampaignsApi(Controller):
         audience = {"all": data.audience.all, "groups": await _group_ids(ws, data.audience.groups),
                     "fields": [{"key": f.key, "value": f.value} for f in data.audience.fields],
                     "recent_days": data.audience.recent_days}
-        await campaigns.audience_of(ws, campaigns.clean_audience(audience))  # one that selects nobody: 422 now
+        # one that selects nobody: 422 now
+        await campaign_checks.audience_of(ws, campaign_checks.clean_audience(audience))
         try:
             c = await campaigns.create(ws, {
                 "name": data.name, "account_id": data.account_id, "audience": audience,
