@@ -1,10 +1,9 @@
-"""Importing contacts from CSV or Excel files and exporting them to CSV.
+"""Importing contacts from CSV or Excel files (read by `blazz.contact_files`; exports are `blazz.contact_export`).
 
 An import goes in three steps: `upload` keeps the file and reads its first rows (columns are guessed from their
 headers and contents), `start` takes the confirmed column mapping and runs the import as a background task, and
 the result (counts plus every rejected row with its reason) stays in `contact_imports`. Valid rows land in batches;
-a bad row is reported and never stops the others. Files of any common encoding are read line by line, so a file
-that mixes UTF-8 and Windows-1252 lines (two exports pasted together) still reads right.
+a bad row is reported and never stops the others.
 
 Rejected rows keep their reason in the language of the person who started the import (the task runs in that
 request's locale), in the page and in the rejected-rows CSV alike; the CSV's column names stay the same keys as an
@@ -15,18 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import datetime as dt
 import io
 import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from blazz import contact_groups, contacts, custom_fields, phones, workspace_settings
+from blazz.contact_files import csv_rows, read_rows, safe_cell, sniff
 from blazz.errors import Invalid, NotFound
 from blazz.i18n import N_
 from blazz.i18n import gettext as _
@@ -61,154 +60,11 @@ ALIASES = {
     "groups": ("groups", "group", "tags", "tag", "labels", "label", "grup", "kelompok", "segment"),
     "notes": ("notes", "note", "catatan", "keterangan", "comment", "comments", "remarks", "description"),
 }
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER = re.compile(r"^[+-]?\d[\d .]*$")
 _GROUP_SPLIT = re.compile(r"[|;]")
 
 
 def _norm(text: str) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", str(text).casefold().replace("_", " ")).split())
-
-
-def safe_cell(value: Any) -> str:
-    """A value as a CSV cell that a spreadsheet will not run: text that starts like a formula gets a quote first.
-
-    Phone numbers and other plain numbers (`+6281…`, `-12`) are left as they are.
-    """
-    text = "" if value is None else str(value)
-    if text.startswith(_FORMULA_START) and not _PLAIN_NUMBER.match(text):
-        return "'" + text
-    return text
-
-
-# -- reading files ------------------------------------------------------------------------------------------------
-
-
-def sniff(head: bytes) -> str:
-    """"csv" or "xlsx" from a file's first bytes; `Invalid("file", ...)` for anything that is not a table of text."""
-    if head.startswith(b"PK\x03\x04"):
-        return "xlsx"
-    if head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise Invalid("file", "This is an old Excel (.xls) file. Save it as .xlsx or CSV and upload that.")
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "csv"  # UTF-16 text, as Excel's "Unicode text" export writes it
-    if not head.strip():
-        raise Invalid("file", "The file is empty.")
-    if b"\x00" in head:
-        raise Invalid("file", "This file is not a CSV or Excel file (it holds binary data).")
-    control = sum(1 for b in head if b < 32 and b not in (9, 10, 13)) + head.count(0x7F)
-    if control > len(head) * 0.01:
-        raise Invalid("file", "This file is not a CSV or Excel file (it holds binary data).")
-    return "csv"
-
-
-def _decode(line: bytes) -> str:
-    try:
-        return line.decode("utf-8")
-    except UnicodeDecodeError:
-        try:
-            return line.decode("cp1252")
-        except UnicodeDecodeError:
-            return line.decode("latin-1")
-
-
-def _text_lines(path: Path) -> Iterator[str]:
-    """The file's lines as text, each decoded on its own (UTF-8, else Windows-1252), BOM and NULs dropped."""
-    with path.open("rb") as f:
-        head = f.read(4)
-        f.seek(0)
-        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-            text = f.read().decode("utf-16", errors="replace")
-            yield from io.StringIO(text.replace("\x00", ""), newline="")
-            return
-        sample = f.read(65536)
-        f.seek(0)
-        # Classic Mac files end lines with a lone CR; everything else has LF somewhere.
-        mac = b"\n" not in sample and b"\r" in sample
-        lines: Iterable[bytes] = (part + b"\n" for part in f.read().split(b"\r")) if mac else f
-        first = True
-        for raw in lines:
-            if first:
-                raw = raw.removeprefix(b"\xef\xbb\xbf")
-                first = False
-            text = _decode(raw)
-            yield text.replace("\x00", "") if "\x00" in text else text
-
-
-def _delimiter(header_line: str) -> str:
-    counts = {d: 0 for d in (",", ";", "\t", "|")}
-    quoted = False
-    for ch in header_line:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch in counts:
-            counts[ch] += 1
-    best = max(counts, key=lambda d: (counts[d], d == ","))
-    return best if counts[best] else ","
-
-
-def _csv_rows(path: Path) -> tuple[str, Iterator[list[str]]]:
-    lines = _text_lines(path)
-    first = ""
-    buffered: list[str] = []
-    for line in lines:
-        buffered.append(line)
-        if line.strip():
-            first = line
-            break
-    delimiter = _delimiter(first)
-
-    def all_lines() -> Iterator[str]:
-        yield from buffered
-        yield from lines
-
-    csv.field_size_limit(1 << 24)
-    reader = csv.reader(all_lines(), delimiter=delimiter, strict=False)
-    return delimiter, reader
-
-
-def _xlsx_rows(path: Path) -> Iterator[list[str]]:
-    try:
-        import openpyxl
-    except ImportError as exc:  # the optional dependency is missing: say so instead of failing later
-        raise Invalid("file", "Excel files need the openpyxl package; upload a CSV instead.") from exc
-    try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:
-        raise Invalid("file", "This Excel file could not be opened; save it again or upload a CSV.") from exc
-
-    def rows() -> Iterator[list[str]]:
-        try:
-            for values in book.active.iter_rows(values_only=True):
-                yield [_xlsx_cell(v) for v in values]
-        finally:
-            book.close()
-
-    return rows()
-
-
-def _xlsx_cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # phone numbers typed into Excel come back as floats
-    if isinstance(value, dt.datetime):
-        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return str(value)
-
-
-def read_rows(path: Path, kind: str) -> Iterator[tuple[int, list[str]]]:
-    """(row number as a spreadsheet shows it, cells) for every record of the file, blank ones included."""
-    rows = _xlsx_rows(path) if kind == "xlsx" else _csv_rows(path)[1]
-    number = 0
-    try:
-        for number, cells in enumerate(rows, start=1):
-            yield number, cells
-    except csv.Error as exc:
-        raise Invalid("file", "The file could not be read past row %(row)s: %(error)s.", row=str(number),
-                      error=str(exc)) from exc
 
 
 # -- inspecting an upload -----------------------------------------------------------------------------------------
@@ -252,7 +108,7 @@ def guess_mapping(headers: Sequence[str], sample: Sequence[Sequence[str]], specs
 
 def inspect_file(path: Path, kind: str, specs: Sequence[CustomField]) -> Inspection:
     """Headers, the first rows, a guessed mapping and the number of data rows of an uploaded file."""
-    delimiter = _csv_rows(path)[0] if kind == "csv" else ","
+    delimiter = csv_rows(path)[0] if kind == "csv" else ","
     records = ((n, cells) for n, cells in read_rows(path, kind) if any(c.strip() for c in cells))
     first = next(records, None)
     if first is None:
@@ -612,53 +468,3 @@ async def rejected_csv(ws: Workspace, job_id: int) -> str:
     for error in await store.import_errors(ws.db, job_id, None):
         writer.writerow([error.row, safe_cell(error.message), *(safe_cell(c) for c in error.cells)])
     return "\ufeff" + out.getvalue()
-
-
-# -- export -------------------------------------------------------------------------------------------------------
-
-EXPORT_COLUMNS = ("phone", "name", "first_name", "last_name", "email", "groups", "notes", "favourite", "opted_out_at",
-                  "opted_out_reason", "created_at", "updated_at")
-
-
-def _iso(ts: int | None) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if ts else ""
-
-
-async def export_csv(ws: Workspace, filters: contacts.Filters, ids: Sequence[int] | None = None, *,
-                     bom: bool = False, batch: int = 2000) -> AsyncIterator[bytes]:
-    """Every matching contact (or the listed ones) as CSV with all fields and groups, produced in chunks."""
-    specs = await fields_store.list_all(ws.db)
-    group_names = {g.id: g.name for g in await contact_groups.groups(ws)}
-    query = await contacts.to_query(ws, filters)
-    if ids is not None:
-        query = replace(query, ids=tuple(int(i) for i in ids)[:100_000])
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([*EXPORT_COLUMNS, *(s.key for s in specs)])
-    yield (("\ufeff" if bom else "") + out.getvalue()).encode()
-    after = None
-    while True:
-        rows = await store.page(ws.db, query, after, batch)
-        if not rows:
-            return
-        groups = await store.group_ids_of(ws.db, [c.id for c in rows])
-        out.seek(0)
-        out.truncate()
-        for c in rows:
-            names = "|".join(sorted((group_names[g] for g in groups.get(c.id, ()) if g in group_names), key=str.lower))
-            values = [c.phone or "", c.name, c.first_name, c.last_name, c.email, names, c.notes,
-                      "yes" if c.favourite else "", _iso(c.opted_out_at), c.opted_out_reason or "",
-                      _iso(c.created_at), _iso(c.updated_at)]
-            extra = []
-            for s in specs:
-                v = c.fields.get(s.key)
-                extra.append("" if v is None else ("yes" if v is True else "no" if v is False else v))
-            writer.writerow([safe_cell(v) for v in (*values, *extra)])
-        yield out.getvalue().encode()
-        if len(rows) < batch:
-            return
-        after = (store.sort_value(rows[-1], query.sort), rows[-1].id)
-
-
-def export_filename(ws: Workspace) -> str:
-    return f"{ws.slug}-contacts-{dt.datetime.now(dt.UTC).strftime('%Y%m%d-%H%M')}.csv"

@@ -19,7 +19,16 @@ from litestar.params import FromPath
 from litestar.plugins.htmx import ClientRedirect
 from litestar.response import Redirect, Response, Stream, Template
 
-from blazz import contact_groups, contact_import, contact_merge, contacts, custom_fields, phones, workspace_settings
+from blazz import (
+    contact_export,
+    contact_groups,
+    contact_import,
+    contact_merge,
+    contacts,
+    custom_fields,
+    phones,
+    workspace_settings,
+)
 from blazz.errors import Conflict, Forbidden, Invalid
 from blazz.i18n import N_, ngettext
 from blazz.store.custom_fields import TYPES as FIELD_TYPES
@@ -151,8 +160,8 @@ class ContactsController(Controller):
         return self._csv(ws, filters_from(params), None, params.get("bom") == "1")
 
     def _csv(self, ws: Workspace, filters: contacts.Filters, ids: list[int] | None, bom: bool) -> Stream:
-        name = contact_import.export_filename(ws)
-        return Stream(contact_import.export_csv(ws, filters, ids, bom=bom), media_type="text/csv; charset=utf-8",
+        name = contact_export.export_filename(ws)
+        return Stream(contact_export.export_csv(ws, filters, ids, bom=bom), media_type="text/csv; charset=utf-8",
                       headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     # -- adding -----------------------------------------------------------------------------------------------

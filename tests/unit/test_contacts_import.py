@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from blazz import contact_groups, contact_import, contacts, custom_fields
+from blazz import contact_export, contact_groups, contact_import, contacts, custom_fields
 from blazz.bus import Bus
 from blazz.errors import Invalid
 from tests.unit.test_contacts import open_workspace
@@ -110,7 +110,7 @@ async def test_formula_cells_are_neutralised_on_export(ws):
     assert job.created == 4
     names = set((await phones_in(ws)).values())
     assert '=HYPERLINK("http://evil.example","Click")' in names, "stored as typed; it is only text to Blazz"
-    body = b"".join([chunk async for chunk in contact_import.export_csv(ws, contacts.Filters())]).decode()
+    body = b"".join([chunk async for chunk in contact_export.export_csv(ws, contacts.Filters())]).decode()
     rows = list(csv.DictReader(io.StringIO(body)))
     exported = {r["name"] for r in rows}
     assert exported == {"'=HYPERLINK(\"http://evil.example\",\"Click\")", "'@SUM(A1)", "'+cmd", "'-2+3"}
@@ -124,8 +124,8 @@ async def test_export_has_every_field_groups_and_an_optional_bom(ws):
     c, _ = await contacts.create(ws, {"phone": "081234567890", "name": "Budi", "groups": ["VIP", "Medan"],
                                       "fields": {"city": "Medan", "newsletter": "yes"}})
     await contacts.set_opted_out(ws, c.id, True, "Replied STOP")
-    plain = b"".join([x async for x in contact_import.export_csv(ws, contacts.Filters())])
-    excel = b"".join([x async for x in contact_import.export_csv(ws, contacts.Filters(), bom=True)])
+    plain = b"".join([x async for x in contact_export.export_csv(ws, contacts.Filters())])
+    excel = b"".join([x async for x in contact_export.export_csv(ws, contacts.Filters(), bom=True)])
     assert not plain.startswith(b"\xef\xbb\xbf") and excel.startswith(b"\xef\xbb\xbf")
     row = next(csv.DictReader(io.StringIO(plain.decode())))
     assert row["groups"] == "Medan|VIP" and row["city"] == "Medan" and row["newsletter"] == "yes"

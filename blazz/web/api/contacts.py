@@ -17,7 +17,7 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Stream
 
-from blazz import contact_groups, contact_import, contacts
+from blazz import contact_export, contact_groups, contact_import, contacts
 from blazz.errors import Invalid
 from blazz.store.contacts import Contact
 from blazz.web.api.auth import ApiWorkspace, requires_api_role
@@ -172,8 +172,8 @@ class ContactsApi(Controller):
     async def export(self, ws: ApiWorkspace, q: FromQuery[str | None] = None, group: FromQuery[str | None] = None,
                      opted_out: FromQuery[bool | None] = None, bom: FromQuery[bool] = False) -> Stream:
         filters = await _filters(ws, q, group, opted_out)
-        return Stream(contact_import.export_csv(ws, filters, bom=bom), media_type="text/csv",
-                      headers={"Content-Disposition": f'attachment; filename="{contact_import.export_filename(ws)}"'})
+        return Stream(contact_export.export_csv(ws, filters, bom=bom), media_type="text/csv",
+                      headers={"Content-Disposition": f'attachment; filename="{contact_export.export_filename(ws)}"'})
 
     @post("/import", operation_id="importContacts", summary="Import a CSV or .xlsx file and wait for the result",
           status_code=200, request_max_body_size=UPLOAD_LIMIT, **requires_api_role("admin"))
