@@ -102,10 +102,12 @@
       var anchor = scope.scrollTop > 0 ? firstVisible(scope, moving) : null;
       var anchorTop = anchor ? anchor.getBoundingClientRect().top : 0;
       var fresh = parse(html), seen = {};
+      // The highlighted chat stays the one the agent last picked (its thread may still be loading), else the open one.
+      var picked = scope.querySelector(".conv-item.active"), activeId = picked ? +picked.dataset.id : openId();
       ids.forEach(function (id) { var old = doc.getElementById("conv-" + id); if (old) old.remove(); });
       Array.prototype.slice.call(fresh.querySelectorAll(".conv-item[data-id]")).forEach(function (item) {
         seen[item.dataset.id] = true;
-        item.classList.toggle("active", +item.dataset.id === openId());  // the open thread decides, not the request
+        item.classList.toggle("active", +item.dataset.id === activeId);  // not the request's idea of the open chat
         if (place(scope, item)) activate(item);
       });
       if (scope.querySelector(".conv-item[data-id]")) {
