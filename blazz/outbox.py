@@ -453,15 +453,17 @@ async def retry(ws: Workspace, message_id: int) -> Message:
         raise Conflict("Only a message that failed can be sent again.")
     now = time.time()
 
-    def write(conn: sqlite3.Connection) -> bool:
+    def write(conn: sqlite3.Connection) -> Message | None:
         _refuse_opted_out(conn, message.conversation_id)
-        return outbox_store.requeue(conn, message_id, now)
+        # As queued (read in the same transaction: the worker woken below may be sending it before a later read).
+        return messages_store.get_sync(conn, message_id) if outbox_store.requeue(conn, message_id, now) else None
 
-    if not await ws.db.execute_write_fn(write):
+    queued = await ws.db.execute_write_fn(write)
+    if queued is None:
         raise Conflict("This message cannot be sent again.")
     wake(ws, message.account_id, campaign=message.source == "campaign")
     publish_status(ws, [(message_id, message.conversation_id)], "queued")
-    return await messages_store.get(ws.db, message_id)
+    return queued
 
 
 async def cancel(ws: Workspace, message_ids: Sequence[int], reason: str = CANCELLED) -> int:
