@@ -94,6 +94,7 @@ class Database:
     # -- writes ----------------------------------------------------------------------------------------------------
 
     def _write_loop(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        conn = None
         try:
             conn = connect(self.path)
             if self._before_commit is not None:
@@ -101,6 +102,8 @@ class Database:
                 self._before_commit(conn)
                 conn.execute("COMMIT")
         except BaseException as exc:  # surfaced to open()
+            if conn is not None:
+                conn.close()  # rolls back what was begun
             errors.append(exc)
             ready.set()
             return
