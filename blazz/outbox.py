@@ -210,7 +210,7 @@ def wake(ws: Workspace, account_id: int, *, campaign: bool = False, reload: bool
 
 def new_provider_id() -> str:
     """A WhatsApp-shaped message id ("3EB0" + upper-case hex, as WhatsApp Web makes them), chosen before sending."""
-    return "3EB0" + secrets.token_hex(10).upper()
+    return new_provider_ids(1)[0]
 
 
 def new_provider_ids(n: int) -> list[str]:

@@ -603,7 +603,7 @@ def m015_media_retention(db: sqlite_utils.Database) -> None:
 
 
 @WORKSPACE_MIGRATIONS
-def m016_batched_status_and_search_writes(db: sqlite_utils.Database) -> None:
+def m016_search_at_commit_lean_triggers(db: sqlite_utils.Database) -> None:
     """Writes of a campaign's pace (issue #7: 3,000 messages a second) without per-row work that can wait:
 
     - Search: a new message is queued in `messages_fts_queue` and indexed with the rest of its transaction just before

@@ -214,7 +214,7 @@ def _recipient_step(conn: sqlite3.Connection, rnd: random.Random) -> None:
 
 def test_no_trigger_compares_with_a_list_of_values(tmp_path):
     """SQLite builds a temporary table for `x IN ('a', 'b', 'c')` on every row a trigger runs for (m016 measured it
-    at a third of a campaign message's writes): triggers spell such lists out as comparisons."""
+    at a quarter of a campaign message's writes): triggers spell such lists out as comparisons."""
     conn = _workspace_file(tmp_path / "workspace.db")
     triggers = dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall())
     assert len([n for n in triggers if n.startswith(dashboard_counters.TRIGGER_PREFIX)]) == 18
